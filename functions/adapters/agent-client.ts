@@ -1,0 +1,115 @@
+// VarnishTransport over HTTP: talks to the agent that runs beside each varnishd (agent/server.ts).
+import { VarnishUnavailableError, VclCompileError } from '../domain/errors.js';
+import type { Server } from '../domain/model.js';
+import type { LoadedVcl, VarnishAgent, VarnishTransport } from '../ports.js';
+
+export interface AgentTransportOptions {
+  /** Bearer token that the agents accept. */
+  token: string;
+  /** Time allowed for one agent request, response body included. A VCL load compiles C, so allow seconds. */
+  timeoutMs: number;
+  /** Sent as X-Request-Id so that the agent's logs carry the caller's id. */
+  requestId?: string;
+}
+
+interface Problem {
+  title?: string;
+  detail?: string;
+}
+
+export function createAgentTransport(options: AgentTransportOptions): VarnishTransport {
+  return (server: Server): VarnishAgent => {
+    const call = (method: string, path: string, body?: unknown, accepted?: number[]) =>
+      callAgent(options, server, method, path, body, accepted);
+
+    return {
+      async listVcls(): Promise<LoadedVcl[]> {
+        const response = await call('GET', 'v1/vcl');
+        try {
+          const { items } = (await response.json()) as { items: LoadedVcl[] };
+          return items;
+        } catch (error) {
+          throw new VarnishUnavailableError(
+            `agent ${new URL(server.agentUrl).origin} sent an unreadable VCL list: ${networkReason(error, options.timeoutMs)}`,
+          );
+        }
+      },
+
+      async loadVcl(name: string, vcl: string): Promise<void> {
+        await call('POST', 'v1/vcl', { name, vcl });
+      },
+
+      async useVcl(name: string): Promise<void> {
+        await call('PUT', 'v1/vcl/active', { name });
+      },
+
+      /** Discards a VCL; a VCL that the agent does not know (404) counts as discarded. */
+      async discardVcl(name: string): Promise<void> {
+        await call('DELETE', `v1/vcl/${encodeURIComponent(name)}`, undefined, [404]);
+      },
+    };
+  };
+}
+
+/**
+ * Sends one request and returns the response when its status is 2xx or listed in `accepted`.
+ * Throws VclCompileError for a 422 from a VCL load, VarnishUnavailableError for everything else.
+ */
+async function callAgent(
+  options: AgentTransportOptions,
+  server: Server,
+  method: string,
+  path: string,
+  body?: unknown,
+  accepted: number[] = [],
+): Promise<Response> {
+  const base = server.agentUrl.endsWith('/') ? server.agentUrl : `${server.agentUrl}/`;
+  const url = new URL(path, base);
+  const headers: Record<string, string> = { Authorization: `Bearer ${options.token}` };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+  }
+  if (options.requestId) {
+    headers['X-Request-Id'] = options.requestId;
+  }
+
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+  } catch (error) {
+    throw new VarnishUnavailableError(`agent ${url.origin} is unreachable: ${networkReason(error, options.timeoutMs)}`);
+  }
+
+  if (response.ok || accepted.includes(response.status)) {
+    return response;
+  }
+
+  const problem = await readProblem(response);
+  if (response.status === 422 && method === 'POST') {
+    throw new VclCompileError(problem.detail ?? 'the VCL does not compile');
+  }
+  throw new VarnishUnavailableError(
+    `agent ${url.origin} returned ${response.status} for ${method} /${path}: ${problem.detail ?? problem.title ?? response.statusText}`,
+  );
+}
+
+async function readProblem(response: Response): Promise<Problem> {
+  try {
+    return (await response.json()) as Problem;
+  } catch {
+    return {};
+  }
+}
+
+function networkReason(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+    return `no response within ${timeoutMs} ms`;
+  }
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? String(error);
+}

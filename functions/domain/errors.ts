@@ -1,0 +1,83 @@
+// Typed errors that the API maps to problem+json responses (RFC 9457) by their statusCode. The
+// title is the HTTP reason phrase, as RFC 9457 asks for the default problem type `about:blank`.
+
+export interface FieldProblem {
+  /** JSON pointer-like path of the field, for example `clusters.0`. */
+  field: string;
+  message: string;
+}
+
+export class VaasError extends Error {
+  readonly statusCode: number = 500;
+  readonly title: string = 'Internal Server Error';
+}
+
+export class BadRequestError extends VaasError {
+  override readonly statusCode = 400;
+  override readonly title = 'Bad Request';
+}
+
+export class ValidationError extends VaasError {
+  override readonly statusCode = 422;
+  override readonly title = 'Unprocessable Content';
+
+  constructor(readonly problems: FieldProblem[]) {
+    super(problems.map((problem) => `${problem.field}: ${problem.message}`).join('; '));
+  }
+}
+
+export class NotFoundError extends VaasError {
+  override readonly statusCode = 404;
+  override readonly title = 'Not Found';
+}
+
+export class MethodNotAllowedError extends VaasError {
+  override readonly statusCode = 405;
+  override readonly title = 'Method Not Allowed';
+
+  constructor(readonly allowed: string[]) {
+    super(`allowed methods: ${allowed.join(', ')}`);
+  }
+}
+
+export class ConflictError extends VaasError {
+  override readonly statusCode = 409;
+  override readonly title = 'Conflict';
+}
+
+export class PayloadTooLargeError extends VaasError {
+  override readonly statusCode = 413;
+  override readonly title = 'Content Too Large';
+}
+
+export class UnsupportedMediaTypeError extends VaasError {
+  override readonly statusCode = 415;
+  override readonly title = 'Unsupported Media Type';
+}
+
+/** A cluster reload failed; the change stays saved. */
+export class ReloadFailedError extends VaasError {
+  override readonly statusCode = 502;
+  override readonly title = 'Bad Gateway';
+
+  constructor(
+    message: string,
+    readonly taskId: string,
+    /** The saved resource, so the caller learns its id even though the reload failed. */
+    readonly resource?: object,
+  ) {
+    super(message);
+  }
+}
+
+/** Varnish rejected a VCL: the compiler's message as varnishd printed it. */
+export class VclCompileError extends VaasError {
+  override readonly statusCode = 422;
+  override readonly title = 'Unprocessable Content';
+}
+
+/** An agent or varnishd could not be reached, or answered with an unexpected status. */
+export class VarnishUnavailableError extends VaasError {
+  override readonly statusCode = 502;
+  override readonly title = 'Bad Gateway';
+}

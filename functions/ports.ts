@@ -1,0 +1,111 @@
+// Interfaces between the domain logic and the outside world. The Lambda handlers and the local
+// runtime plug in the same adapters (DynamoDB, SQS, Step Functions, the agent client), each
+// pointed at AWS or at an emulator by configuration.
+import type { Backend, ClusterRecord, Director, Server, Task } from './domain/model.js';
+
+/** A VCL as Varnish lists it. */
+export interface LoadedVcl {
+  name: string;
+  /** `active`, `available` or another state that `vcl.list` prints. */
+  status: string;
+}
+
+/** Admin operations on one varnishd, as the agent beside it offers them. */
+export interface VarnishAgent {
+  /** Lists the loaded VCLs, the active one included. */
+  listVcls(): Promise<LoadedVcl[]>;
+  /** Compiles and loads a VCL without activating it. Throws VclCompileError when it fails to compile. */
+  loadVcl(name: string, vcl: string): Promise<void>;
+  /** Makes a loaded VCL active, then discards older vaas VCLs that are not in use. */
+  useVcl(name: string): Promise<void>;
+  discardVcl(name: string): Promise<void>;
+}
+
+/** Returns the agent that reaches a given server. */
+export type VarnishTransport = (server: Server) => VarnishAgent;
+
+/** One queue message: a cluster's part of a task. */
+export interface TaskMessage {
+  taskId: string;
+  clusterId: string;
+  seq: number;
+  /** The task's timestamp, for display in the cluster's reloadTimestamp and errorTimestamp. */
+  timestamp: string;
+}
+
+export interface TaskQueue {
+  /** Sends the messages in order; each message's group is its cluster id. */
+  send(messages: TaskMessage[]): Promise<void>;
+}
+
+export type SyncWaitResult = { outcome: 'finished' } | { outcome: 'timedOut' };
+
+/** Waits until a task has no pending cluster, or until the wait's own timeout. */
+export interface TaskWaiter {
+  wait(taskId: string): Promise<SyncWaitResult>;
+}
+
+export type EntityKind = 'cluster' | 'server' | 'director' | 'backend';
+
+export interface EntityByKind {
+  cluster: ClusterRecord;
+  server: Server;
+  director: Director;
+  backend: Backend;
+}
+
+/** Configuration entities. Every read is strongly consistent, so a reload sees all saved changes. */
+export interface ConfigStore {
+  get<K extends EntityKind>(kind: K, id: string): Promise<EntityByKind[K] | undefined>;
+  list<K extends EntityKind>(kind: K): Promise<EntityByKind[K][]>;
+  /** Saves a new entity. Throws ConflictError when its name is taken. */
+  create<K extends EntityKind>(kind: K, entity: EntityByKind[K]): Promise<void>;
+  /** Writes the given fields of an existing entity. Throws NotFoundError or ConflictError. */
+  update<K extends EntityKind>(kind: K, previous: EntityByKind[K], next: Partial<EntityByKind[K]>): Promise<void>;
+  /** Deletes an entity and frees its name. Throws NotFoundError when it is gone already. */
+  remove<K extends EntityKind>(kind: K, entity: EntityByKind[K]): Promise<void>;
+}
+
+/** A task that was promised but may not be fully queued yet; the reconciler finishes it. */
+export interface OutboxEntry {
+  taskId: string;
+  clusters: string[];
+  createdAt: string;
+}
+
+export interface TaskStore {
+  putOutbox(entry: OutboxEntry): Promise<void>;
+  deleteOutbox(taskId: string): Promise<void>;
+  listOutbox(): Promise<OutboxEntry[]>;
+  putTask(task: Task): Promise<void>;
+  getTask(id: string): Promise<Task | undefined>;
+  /** Sets a cluster's part of the task to running, unless it finished already. */
+  markTaskRunning(taskId: string, clusterId: string): Promise<void>;
+  /** Finishes a cluster's part of the task once; later calls for the same part change nothing. */
+  finishTask(taskId: string, clusterId: string, outcome: TaskOutcome): Promise<void>;
+}
+
+export interface TaskOutcome {
+  status: 'succeeded' | 'failed';
+  finishedAt: string;
+  error?: string;
+}
+
+/** Per-cluster ordering and reload results, kept on the cluster's item. */
+export interface ClusterStateStore {
+  /** Atomically increments the cluster's changeSeq and returns the new value. */
+  bumpChangeSeq(clusterId: string): Promise<number>;
+  /** Raises appliedSeq to `seq` (never lowers it) and records the attempt time. */
+  recordApplied(clusterId: string, seq: number, attemptAt: string): Promise<void>;
+  /** Shows a task as live in reloadTimestamp when it is newer, by seq, than the one shown. */
+  recordTaskLive(clusterId: string, taskSeq: number, taskTimestamp: string): Promise<void>;
+  recordError(clusterId: string, error: { taskTimestamp: string; message: string; attemptAt: string }): Promise<void>;
+  /** Records that a reload was requested or tried now, so the reconciler waits before retrying. */
+  recordAttempt(clusterId: string, attemptAt: string): Promise<void>;
+}
+
+/** Receives reload outcomes, for metrics. */
+export interface ReloadObserver {
+  reloaded(clusterId: string, durationMs: number, succeeded: boolean): void;
+  skipped(clusterId: string, taskCount: number): void;
+}

@@ -1,0 +1,53 @@
+import type { ChangeDeps } from './changes.js';
+import { queueTask, sendTask } from './changes.js';
+
+export interface ReconcileOptions {
+  /** An outbox entry younger than this may belong to a request still running. */
+  outboxAgeMs: number;
+  /** How long after the last reload attempt a cluster that is behind is tried again. */
+  retryAfterMs: number;
+}
+
+export interface ReconcileReport {
+  outboxTasksQueued: string[];
+  clustersRetried: string[];
+}
+
+/**
+ * Drives every saved change to a reload. It finishes tasks whose request stopped between saving
+ * and queueing (their outbox entry is still there), and queues a retry for every cluster whose
+ * saved configuration is newer than what it applied, for example after a failed reload.
+ */
+export async function reconcile(deps: ChangeDeps, options: ReconcileOptions): Promise<ReconcileReport> {
+  const now = deps.now();
+  const report: ReconcileReport = { outboxTasksQueued: [], clustersRetried: [] };
+
+  for (const entry of await deps.tasks.listOutbox()) {
+    if (now.getTime() - Date.parse(entry.createdAt) < options.outboxAgeMs) continue;
+
+    const stored = await deps.tasks.getTask(entry.taskId);
+    if (stored) await sendTask(deps, stored);
+    else await queueTask(deps, { id: entry.taskId, timestamp: entry.createdAt, clusters: entry.clusters, origin: 'change' });
+    report.outboxTasksQueued.push(entry.taskId);
+  }
+
+  for (const cluster of await deps.config.list('cluster')) {
+    if (cluster.changeSeq <= cluster.appliedSeq) continue;
+    const lastAttempt = cluster.lastAttemptAt ? Date.parse(cluster.lastAttemptAt) : 0;
+    if (now.getTime() - lastAttempt < options.retryAfterMs) continue;
+
+    // The retry carries the cluster's current changeSeq without raising it: no change is new.
+    const task = {
+      id: deps.newId(),
+      timestamp: now.toISOString(),
+      clusters: { [cluster.id]: { seq: cluster.changeSeq, status: 'queued' as const } },
+      pendingCount: 1,
+      origin: 'retry' as const,
+    };
+    await deps.tasks.putTask(task);
+    await sendTask(deps, task);
+    report.clustersRetried.push(cluster.id);
+  }
+
+  return report;
+}

@@ -1,0 +1,90 @@
+import { BadRequestError, NotFoundError } from '../domain/errors.js';
+import type { EntityByKind, EntityKind } from '../ports.js';
+import { type ChangeDeps, type ChangeResult, commitChange } from './changes.js';
+import { KINDS } from './resource-kinds.js';
+import { parseInput } from './validation.js';
+
+// Create, read, update and delete for every kind of resource. Writes are validated in full and
+// their references checked before anything is saved; then commitChange saves and queues a task.
+
+export async function listResources(deps: ChangeDeps, kind: EntityKind): Promise<object[]> {
+  const spec = KINDS[kind];
+  const items = await deps.config.list(kind);
+  return items.map((item) => spec.view(item as never));
+}
+
+export async function getResource(deps: ChangeDeps, kind: EntityKind, id: string): Promise<object> {
+  return KINDS[kind].view((await requireEntity(deps, kind, id)) as never);
+}
+
+export async function createResource(
+  deps: ChangeDeps,
+  kind: EntityKind,
+  body: unknown,
+): Promise<ChangeResult<object>> {
+  const spec = KINDS[kind];
+  const input = parseInput(spec.schema, body) as Record<string, unknown>;
+  const entity = spec.toEntity(deps.newId(), input);
+  await spec.checkReferences(deps.config, entity as never);
+
+  const affected = await spec.affectedClusters(deps.config, entity as never);
+  return commitChange(deps, affected, async () => {
+    await deps.config.create(kind, entity);
+    return spec.view(entity as never);
+  });
+}
+
+export async function updateResource(
+  deps: ChangeDeps,
+  kind: EntityKind,
+  id: string,
+  body: unknown,
+): Promise<ChangeResult<object>> {
+  const spec = KINDS[kind];
+  const previous = await requireEntity(deps, kind, id);
+  const changes = withoutMatchingId(body, id);
+  const input = parseInput(spec.schema, { ...spec.writable(previous as never), ...changes });
+  const next = { ...previous, ...spec.toEntity(id, input as Record<string, unknown>) };
+  const written = { ...spec.writable(next as never) } as Partial<EntityByKind[typeof kind]>;
+  await spec.checkReferences(deps.config, next as never);
+
+  const affected = [
+    ...(await spec.affectedClusters(deps.config, previous as never)),
+    ...(await spec.affectedClusters(deps.config, next as never)),
+  ];
+  return commitChange(deps, affected, async () => {
+    await deps.config.update(kind, previous, written);
+    return spec.view(next as never);
+  });
+}
+
+export async function deleteResource(
+  deps: ChangeDeps,
+  kind: EntityKind,
+  id: string,
+): Promise<ChangeResult<undefined>> {
+  const spec = KINDS[kind];
+  const entity = await requireEntity(deps, kind, id);
+  const affected = await spec.beforeDelete(deps.config, entity as never);
+
+  return commitChange(deps, affected, async () => {
+    await deps.config.remove(kind, entity);
+    return undefined;
+  });
+}
+
+async function requireEntity<K extends EntityKind>(deps: ChangeDeps, kind: K, id: string) {
+  const entity = await deps.config.get(kind, id);
+  if (!entity) throw new NotFoundError(`${kind} ${id} not found`);
+  return entity;
+}
+
+/** Drops `id` from a PATCH body when it names the resource itself; another id is an error. */
+function withoutMatchingId(body: unknown, id: string): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new BadRequestError('the request body must be a JSON object');
+  }
+  const { id: bodyId, ...rest } = body as Record<string, unknown>;
+  if (bodyId !== undefined && bodyId !== id) throw new BadRequestError(`id ${String(bodyId)} does not match the URL`);
+  return rest;
+}

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { MAX_BODY_BYTES, problem } from '../functions/api/http.js';
+import { PayloadTooLargeError } from '../functions/domain/errors.js';
+
+type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the API handler over HTTP on 127.0.0.1 the way an API Gateway REST API with a proxy
+ * integration calls it: one event per request, the handler's result written back as is.
+ */
+export async function startApiGateway(handler: ProxyHandler, port: number): Promise<RunningGateway> {
+  const server: Server = createServer(async (request, response) => {
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    const body = await readBody(request);
+    const result =
+      body === undefined
+        ? problem(new PayloadTooLargeError(`the request body is larger than ${MAX_BODY_BYTES} bytes`), url.pathname)
+        : await handler(toProxyEvent(request, url, body), lambdaContext());
+
+    response.writeHead(result.statusCode, stringHeaders(result.headers));
+    response.end(result.body);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${actualPort}`,
+    port: actualPort,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Reads the body, or returns undefined as soon as it passes the API's size limit. */
+async function readBody(request: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      request.resume();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function toProxyEvent(request: IncomingMessage, url: URL, body: string): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const query = Object.fromEntries(url.searchParams.entries());
+
+  return {
+    httpMethod: request.method ?? 'GET',
+    path: url.pathname,
+    resource: '/{proxy+}',
+    headers,
+    multiValueHeaders: {},
+    queryStringParameters: Object.keys(query).length > 0 ? query : null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { proxy: url.pathname.slice(1) },
+    stageVariables: null,
+    body: body === '' ? null : body,
+    isBase64Encoded: false,
+    requestContext: { requestId: randomUUID(), httpMethod: request.method ?? 'GET', path: url.pathname } as never,
+  };
+}
+
+function lambdaContext(): Context {
+  return {
+    functionName: 'vaas-api-local',
+    awsRequestId: randomUUID(),
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:vaas-api-local',
+    memoryLimitInMB: '512',
+    functionVersion: '$LATEST',
+    // Lambda's longest timeout: middy aborts a handler when the remaining time runs out.
+    getRemainingTimeInMillis: () => 900_000,
+  } as Context;
+}
+
+function stringHeaders(headers: APIGatewayProxyResult['headers']): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([name, value]) => [name, String(value)]));
+}

@@ -1,0 +1,103 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createAgentTransport } from '../functions/adapters/agent-client.js';
+import { type ApiDeps, createApiHandler } from '../functions/api/handler.js';
+import type { ReloadObserver, VarnishTransport } from '../functions/ports.js';
+import { createReloadHandler } from '../functions/reload/handler.js';
+import { type ReconcileReport, reconcile } from '../functions/services/reconciler.js';
+import type { ReloadDeps } from '../functions/services/reload-worker.js';
+import { logger } from '../functions/shared/logger.js';
+import { buildChangeDeps } from '../functions/shared/wiring.js';
+import { startApiGateway } from './api-gateway.js';
+import { ensureQueues, ensureTable, type RunningEmulator, startDynalite, startFauxqs } from './emulators.js';
+import { createLocalTaskWaiter } from './local-waiter.js';
+import { startSqsPoller } from './sqs-poller.js';
+
+export interface LocalRuntimeOptions {
+  /** API port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+  /** Folder for dynalite's LevelDB files; undefined keeps the data in memory. */
+  dataDir?: string;
+  /** Bearer token for the agents; required unless `transport` is given. */
+  agentToken?: string;
+  transport?: VarnishTransport;
+  observer?: ReloadObserver;
+  /** Sync wait: pause between reads of the task and the number of reads before 202. */
+  syncPollMs?: number;
+  syncMaxPolls?: number;
+  /** Reconciler period and the pause before a cluster that is behind is retried, in ms. */
+  reconcileIntervalMs?: number;
+  retryAfterMs?: number;
+}
+
+export interface LocalRuntime {
+  apiUrl: string;
+  deps: ApiDeps & ReloadDeps;
+  /** Runs one reconciler pass now, with an outbox age of zero. */
+  reconcileNow(options?: { retryAfterMs?: number }): Promise<ReconcileReport>;
+  stop(): Promise<void>;
+}
+
+const TABLE_NAME = 'vaas';
+const QUEUE_NAME = 'vaas-tasks';
+// Local clients talk to emulators, which accept any credentials.
+const LOCAL_CLIENT = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+
+/**
+ * Starts the whole request flow in one process: dynalite, fauxqs, the API behind a local HTTP
+ * gateway, the SQS poller that feeds the reload handler, the sync-wait state machine and a
+ * periodic reconciler. Everything listens on 127.0.0.1 only.
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const stopOne of stoppers.reverse()) await stopOne();
+  };
+
+  try {
+    const dynamoEmulator: RunningEmulator = await startDynalite({ path: options.dataDir });
+    stoppers.push(dynamoEmulator.close);
+    const sqsEmulator = await startFauxqs();
+    stoppers.push(sqsEmulator.close);
+
+    const dynamo = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: dynamoEmulator.endpoint });
+    const sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: sqsEmulator.endpoint });
+    await ensureTable(dynamo, TABLE_NAME);
+    const queueUrl = await ensureQueues(sqs, QUEUE_NAME, 5);
+
+    const changeDeps = buildChangeDeps({ dynamo, sqs }, { tableName: TABLE_NAME, queueUrl });
+    const waiter = createLocalTaskWaiter(dynamo, {
+      tableName: TABLE_NAME,
+      pollSeconds: 1,
+      pollMs: options.syncPollMs ?? 200,
+      maxPolls: options.syncMaxPolls ?? 600,
+    });
+    const transport = options.transport ?? createAgentTransport({ token: requireToken(options), timeoutMs: 60_000 });
+    const deps = { ...changeDeps, waiter, transport, observer: options.observer };
+
+    const gateway = await startApiGateway(createApiHandler(deps), options.port);
+    stoppers.push(gateway.close);
+    const poller = startSqsPoller(sqs, createReloadHandler(deps), { queueUrl, concurrency: 4, retryDelaySeconds: 2 });
+    stoppers.push(poller.stop);
+
+    const retryAfterMs = options.retryAfterMs ?? 30_000;
+    const reconcileNow = (overrides: { retryAfterMs?: number } = {}) =>
+      reconcile(deps, { outboxAgeMs: 0, retryAfterMs: overrides.retryAfterMs ?? retryAfterMs });
+    const timer = setInterval(() => {
+      reconcile(deps, { outboxAgeMs: 60_000, retryAfterMs }).catch((error) =>
+        logger.error('reconciler pass failed', { error }),
+      );
+    }, options.reconcileIntervalMs ?? 15_000);
+    stoppers.push(async () => clearInterval(timer));
+
+    return { apiUrl: gateway.url, deps, reconcileNow, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function requireToken(options: LocalRuntimeOptions): string {
+  if (!options.agentToken) throw new Error('agentToken is required when no transport is given');
+  return options.agentToken;
+}
