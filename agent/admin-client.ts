@@ -1,8 +1,8 @@
 // Client for the varnishd admin port (`-T`), the protocol that varnishadm speaks.
 //
 // Every response is a 13-byte header `"%-3d %-8u\n"` (status, body length in bytes), the body and
-// one more "\n". On connect varnishd sends status 107 with a 32-character challenge; the client
-// answers `auth <hex>` with the SHA-256 of challenge + "\n" + secret file bytes + challenge + "\n".
+// one more "\n". On connect varnishd sends status 107 with a 32-character challenge. The client
+// replies `auth <hex>` with the SHA-256 of challenge + "\n" + secret file bytes + challenge + "\n".
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { VarnishUnavailableError, VclCompileError } from '../functions/domain/errors.js';
@@ -41,9 +41,9 @@ const VCL_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 /**
  * Runs commands on one varnishd over one connection, one command at a time.
  *
- * The connection opens on the first command. After a syntax error (100), an unknown command (101),
- * a timeout or a closed connection the client drops the connection, because the rest of the stream
- * may no longer line up with the commands; the next command reconnects.
+ * The connection opens on the first command. The client drops the connection after a syntax error
+ * (100), an unknown command (101), a timeout or a close, because later responses may no longer
+ * match the commands. The next command then reconnects.
  */
 export class VarnishAdminClient {
   readonly address: string;
@@ -179,10 +179,13 @@ export class VarnishAdminClient {
     }
 
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        reject(new VarnishUnavailableError(`admin command on ${this.address} timed out`));
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          this.waiter = undefined;
+          reject(new VarnishUnavailableError(`admin command on ${this.address} timed out`));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
 
       this.waiter = (result) => {
         clearTimeout(timer);
@@ -221,7 +224,9 @@ export class VarnishAdminClient {
     const header = this.buffer.subarray(0, HEADER_LENGTH).toString('latin1');
     const match = /^(\d{3}) (\d+) *\n$/.exec(header);
     if (!match) {
-      throw new VarnishUnavailableError(`invalid response header from ${this.address}: ${JSON.stringify(header)}`);
+      throw new VarnishUnavailableError(
+        `invalid response header from ${this.address}: ${JSON.stringify(header)}`,
+      );
     }
 
     const bodyLength = Number(match[2]);
@@ -255,11 +260,7 @@ export class VarnishAdminClient {
 /** Returns the `auth` argument for a 107 banner whose body starts with the challenge line. */
 export function authResponse(bannerBody: string, secret: Buffer): string {
   const challenge = bannerBody.split('\n', 1)[0] ?? '';
-  return createHash('sha256')
-    .update(`${challenge}\n`)
-    .update(secret)
-    .update(`${challenge}\n`)
-    .digest('hex');
+  return createHash('sha256').update(`${challenge}\n`).update(secret).update(`${challenge}\n`).digest('hex');
 }
 
 /**
@@ -280,9 +281,14 @@ export function heredocTokenFor(vcl: string): string {
 
 /** Parses `vcl.list -j`: `[version, argv, timestamp, ...entries]`. */
 export function parseVclList(body: string): LoadedVcl[] {
-  const parsed: unknown = JSON.parse(body);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
   if (!Array.isArray(parsed)) {
-    throw new VarnishUnavailableError('vcl.list -j did not return a JSON array');
+    throw new VarnishUnavailableError(`vcl.list -j returned invalid JSON: ${body.slice(0, 200)}`);
   }
 
   const items: LoadedVcl[] = [];

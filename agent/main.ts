@@ -34,7 +34,9 @@ function parseHostPort(option: string, value: string): { host: string; port: num
   const port = Number(match?.[3]);
   const host = match?.[1] ?? match?.[2];
   if (!host || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new Error(`invalid --${option} ${JSON.stringify(value)}: expected HOST:PORT with a port from 1 to 65535`);
+    throw new Error(
+      `invalid --${option} ${JSON.stringify(value)}: expected HOST:PORT with a port from 1 to 65535`,
+    );
   }
   return { host, port };
 }
@@ -58,12 +60,16 @@ function readConfig(argv: string[]): AgentConfig | undefined {
 
   const secret = readRequiredFile('--secret-file', values['secret-file']);
   const tokenFile = values['token-file'];
-  const token = (tokenFile ? readRequiredFile('--token-file', tokenFile).toString('utf8') : process.env.VAAS_AGENT_TOKEN)?.trim();
+  const token = (
+    tokenFile ? readRequiredFile('--token-file', tokenFile).toString('utf8') : process.env.VAAS_AGENT_TOKEN
+  )?.trim();
   if (!token) {
     throw new Error('missing token: pass --token-file PATH or set VAAS_AGENT_TOKEN');
   }
   if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
-    throw new Error(`invalid token: it must be at least ${MIN_TOKEN_LENGTH} characters long, without whitespace`);
+    throw new Error(
+      `invalid token: it must be at least ${MIN_TOKEN_LENGTH} characters long, without whitespace`,
+    );
   }
 
   return {
@@ -107,7 +113,9 @@ async function main(): Promise<void> {
       logger,
     });
   } catch (error) {
-    process.stderr.write(`vaas-agent: cannot listen on ${config.listen.host}:${config.listen.port}: ${(error as Error).message}\n`);
+    process.stderr.write(
+      `vaas-agent: cannot listen on ${config.listen.host}:${config.listen.port}: ${(error as Error).message}\n`,
+    );
     process.exitCode = 1;
     return;
   }

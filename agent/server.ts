@@ -1,6 +1,6 @@
 // HTTP API of the agent that runs beside one varnishd and drives it through the admin port.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { VarnishUnavailableError, VclCompileError } from '../functions/domain/errors.js';
@@ -25,23 +25,15 @@ export interface AgentServer {
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const VCL_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,99}$/;
-const VCL_NAME_RULE = 'must start with a letter and contain only letters, digits, _ and -, at most 100 characters';
+const VCL_NAME_RULE =
+  'must start with a letter and contain only letters, digits, _ and -, at most 100 characters';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const VAAS_PREFIX = 'vaas-';
 
-/** Reason phrases from RFC 9110, the titles that RFC 9457 asks for with the problem type `about:blank`. */
-const REASON_PHRASES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
+/** RFC 9110 reason phrases that differ from Node's STATUS_CODES, which still uses RFC 7231's. */
+const NEWER_REASON_PHRASES: Record<number, string> = {
   413: 'Content Too Large',
-  415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
 };
 
 /** An error that maps to one problem+json response. */
@@ -54,8 +46,9 @@ class HttpProblem extends Error {
     super(detail);
   }
 
+  /** The reason phrase, which RFC 9457 recommends as the title for the problem type `about:blank`. */
   get title(): string {
-    return REASON_PHRASES[this.status] ?? 'Error';
+    return NEWER_REASON_PHRASES[this.status] ?? STATUS_CODES[this.status] ?? 'Error';
   }
 }
 
@@ -146,6 +139,7 @@ function createRoutes(admin: VarnishAdminClient, serialize: SerialQueue, logger:
       admin.expectOk('vcl.use', response);
       return discardOlderVcls(admin, name, logger);
     });
+
     logger.info('VCL activated', { vclName: name, discarded });
     return { status: 200, body: { name, status: 'active', discarded } };
   };
@@ -180,20 +174,38 @@ function createRoutes(admin: VarnishAdminClient, serialize: SerialQueue, logger:
   return { listVcls, loadVcl, useVcl, discardVcl, health };
 }
 
-/** Discards every available `vaas-` VCL except the active one; VCLs that varnishd refuses to discard stay. */
-async function discardOlderVcls(admin: VarnishAdminClient, active: string, logger: Logger): Promise<string[]> {
+/**
+ * Discards every available `vaas-` VCL except the active one and returns their names. VCLs that
+ * varnishd keeps (300, still in use) stay. A failure here only logs, because vcl.use succeeded.
+ */
+async function discardOlderVcls(
+  admin: VarnishAdminClient,
+  active: string,
+  logger: Logger,
+): Promise<string[]> {
   const discarded: string[] = [];
-  const candidates = (await admin.listVcls()).filter(
-    (item) => item.name.startsWith(VAAS_PREFIX) && item.name !== active && item.status === 'available',
-  );
+  try {
+    const candidates = (await admin.listVcls()).filter(
+      (item) => item.name.startsWith(VAAS_PREFIX) && item.name !== active && item.status === 'available',
+    );
 
-  for (const { name } of candidates) {
-    const response = await admin.discard(name);
-    if (response.status === CliStatus.ok) {
-      discarded.push(name);
-    } else {
-      logger.info('VCL not discarded', { vclName: name, status: response.status, reason: response.body.trim() });
+    for (const { name } of candidates) {
+      const response = await admin.discard(name);
+      if (response.status === CliStatus.ok) {
+        discarded.push(name);
+      } else {
+        logger.info('VCL not discarded', {
+          vclName: name,
+          status: response.status,
+          reason: response.body.trim(),
+        });
+      }
     }
+  } catch (error) {
+    logger.warn('discard of older VCLs failed; the next vcl.use retries it', {
+      activeVcl: active,
+      error: (error as Error).message,
+    });
   }
   return discarded;
 }
@@ -306,7 +318,10 @@ function sendError(response: ServerResponse, error: unknown, logger: Logger, req
     logger.error('varnishd admin command failed', { requestId, error: error.message });
   } else {
     problem = new HttpProblem(500, 'the agent failed to handle the request');
-    logger.error('request failed', { requestId, error: error instanceof Error ? error.stack : String(error) });
+    logger.error('request failed', {
+      requestId,
+      error: error instanceof Error ? error.stack : String(error),
+    });
   }
 
   if (typeof problem.extra.allow === 'string') {
@@ -321,7 +336,13 @@ function sendError(response: ServerResponse, error: unknown, logger: Logger, req
   }
 
   const { allow: _allow, ...extra } = problem.extra;
-  const body = { type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message, ...extra };
+  const body = {
+    type: 'about:blank',
+    title: problem.title,
+    status: problem.status,
+    detail: problem.message,
+    ...extra,
+  };
   sendJson(response, { status: problem.status, body }, 'application/problem+json');
 }
 
@@ -334,12 +355,15 @@ function sendJson(response: ServerResponse, reply: Reply, contentType = 'applica
     return;
   }
   const payload = JSON.stringify(reply.body);
-  response.writeHead(reply.status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) });
+  response.writeHead(reply.status, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(payload),
+  });
   response.end(payload);
 }
 
 function pathOf(request: IncomingMessage): string {
-  return new URL(request.url ?? '/', 'http://agent').pathname;
+  return (request.url ?? '/').split('?', 1)[0] ?? '/';
 }
 
 function requestIdOf(request: IncomingMessage): string {

@@ -61,7 +61,11 @@ export interface ConfigStore {
   /** Saves a new entity. Throws ConflictError when its name is taken. */
   create<K extends EntityKind>(kind: K, entity: EntityByKind[K]): Promise<void>;
   /** Writes the given fields of an existing entity. Throws NotFoundError or ConflictError. */
-  update<K extends EntityKind>(kind: K, previous: EntityByKind[K], next: Partial<EntityByKind[K]>): Promise<void>;
+  update<K extends EntityKind>(
+    kind: K,
+    previous: EntityByKind[K],
+    next: Partial<EntityByKind[K]>,
+  ): Promise<void>;
   /** Deletes an entity and frees its name. Throws NotFoundError when it is gone already. */
   remove<K extends EntityKind>(kind: K, entity: EntityByKind[K]): Promise<void>;
 }
@@ -99,7 +103,10 @@ export interface ClusterStateStore {
   recordApplied(clusterId: string, seq: number, attemptAt: string): Promise<void>;
   /** Shows a task as live in reloadTimestamp when it is newer, by seq, than the one shown. */
   recordTaskLive(clusterId: string, taskSeq: number, taskTimestamp: string): Promise<void>;
-  recordError(clusterId: string, error: { taskTimestamp: string; message: string; attemptAt: string }): Promise<void>;
+  recordError(
+    clusterId: string,
+    error: { taskTimestamp: string; message: string; attemptAt: string },
+  ): Promise<void>;
   /** Records that a reload was requested or tried now, so the reconciler waits before retrying. */
   recordAttempt(clusterId: string, attemptAt: string): Promise<void>;
 }

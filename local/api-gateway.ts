@@ -23,7 +23,10 @@ export async function startApiGateway(handler: ProxyHandler, port: number): Prom
     const body = await readBody(request);
     const result =
       body === undefined
-        ? problem(new PayloadTooLargeError(`the request body is larger than ${MAX_BODY_BYTES} bytes`), url.pathname)
+        ? problem(
+            new PayloadTooLargeError(`the request body is larger than ${MAX_BODY_BYTES} bytes`),
+            url.pathname,
+          )
         : await handler(toProxyEvent(request, url, body), lambdaContext());
 
     response.writeHead(result.statusCode, stringHeaders(result.headers));
@@ -80,7 +83,11 @@ function toProxyEvent(request: IncomingMessage, url: URL, body: string): APIGate
     stageVariables: null,
     body: body === '' ? null : body,
     isBase64Encoded: false,
-    requestContext: { requestId: randomUUID(), httpMethod: request.method ?? 'GET', path: url.pathname } as never,
+    requestContext: {
+      requestId: randomUUID(),
+      httpMethod: request.method ?? 'GET',
+      path: url.pathname,
+    } as never,
   };
 }
 

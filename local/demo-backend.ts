@@ -14,7 +14,7 @@ export interface DemoBackend {
   close(): Promise<void>;
 }
 
-/** Starts a server that answers every request with 200 and `<name> <method> <url>\n`. */
+/** Starts a server that responds to every request with 200 and the body `<name> <method> <url>\n`. */
 export async function startDemoBackend(options: DemoBackendOptions): Promise<DemoBackend> {
   const server = createServer((request, response) => {
     const body = `${options.name} ${request.method} ${request.url}\n`;

@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import dynalite from 'dynalite';
@@ -14,8 +14,15 @@ export interface RunningEmulator {
  * Starts dynalite on 127.0.0.1. With `path` the data lives in LevelDB files there and survives a
  * restart; without it the data stays in memory.
  */
-export async function startDynalite(options: { path?: string; port?: number } = {}): Promise<RunningEmulator> {
-  const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, path: options.path });
+export async function startDynalite(
+  options: { path?: string; port?: number } = {},
+): Promise<RunningEmulator> {
+  const server: Server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    path: options.path,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
@@ -60,7 +67,11 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
 }
 
 /** Creates the FIFO task queue with its dead-letter queue and returns the task queue's URL. */
-export async function ensureQueues(client: SQSClient, queueName: string, maxReceiveCount: number): Promise<string> {
+export async function ensureQueues(
+  client: SQSClient,
+  queueName: string,
+  maxReceiveCount: number,
+): Promise<string> {
   const deadLetter = await client.send(
     new CreateQueueCommand({ QueueName: `${queueName}-dlq.fifo`, Attributes: { FifoQueue: 'true' } }),
   );

@@ -1,8 +1,13 @@
-import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { parseExecutionOutput } from '../functions/adapters/sfn-waiter.js';
 import type { TaskWaiter } from '../functions/ports.js';
-import { GET_TASK_STATE, type SyncWaitSettings, syncWaitDefinition, WAIT_STATE } from '../functions/statemachine/sync-wait.js';
+import {
+  GET_TASK_STATE,
+  type SyncWaitSettings,
+  syncWaitDefinition,
+  WAIT_STATE,
+} from '../functions/statemachine/sync-wait.js';
 
 /**
  * Runs the same sync-wait definition that CDK deploys, in process. aws-local-stepfunctions has no

@@ -4,7 +4,7 @@ import { createAgentTransport } from '../functions/adapters/agent-client.js';
 import { type ApiDeps, createApiHandler } from '../functions/api/handler.js';
 import type { ReloadObserver, VarnishTransport } from '../functions/ports.js';
 import { createReloadHandler } from '../functions/reload/handler.js';
-import { type ReconcileReport, reconcile } from '../functions/services/reconciler.js';
+import { type ReconcileReport, reconcile, resyncAllClusters } from '../functions/services/reconciler.js';
 import type { ReloadDeps } from '../functions/services/reload-worker.js';
 import { logger } from '../functions/shared/logger.js';
 import { buildChangeDeps } from '../functions/shared/wiring.js';
@@ -32,9 +32,13 @@ export interface LocalRuntimeOptions {
 
 export interface LocalRuntime {
   apiUrl: string;
+  /** The SDK clients pointed at the emulators. */
+  clients: { dynamo: DynamoDBClient; sqs: SQSClient };
   deps: ApiDeps & ReloadDeps;
   /** Runs one reconciler pass now, with an outbox age of zero. */
   reconcileNow(options?: { retryAfterMs?: number }): Promise<ReconcileReport>;
+  /** Queues a reload of every cluster; returns their ids. */
+  resyncAll(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -72,12 +76,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       pollMs: options.syncPollMs ?? 200,
       maxPolls: options.syncMaxPolls ?? 600,
     });
-    const transport = options.transport ?? createAgentTransport({ token: requireToken(options), timeoutMs: 60_000 });
+    const transport =
+      options.transport ?? createAgentTransport({ token: requireToken(options), timeoutMs: 60_000 });
     const deps = { ...changeDeps, waiter, transport, observer: options.observer };
 
     const gateway = await startApiGateway(createApiHandler(deps), options.port);
     stoppers.push(gateway.close);
-    const poller = startSqsPoller(sqs, createReloadHandler(deps), { queueUrl, concurrency: 4, retryDelaySeconds: 2 });
+    const poller = startSqsPoller(sqs, createReloadHandler(deps), {
+      queueUrl,
+      concurrency: 4,
+      retryDelaySeconds: 2,
+    });
     stoppers.push(poller.stop);
 
     const retryAfterMs = options.retryAfterMs ?? 30_000;
@@ -90,7 +99,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     }, options.reconcileIntervalMs ?? 15_000);
     stoppers.push(async () => clearInterval(timer));
 
-    return { apiUrl: gateway.url, deps, reconcileNow, stop };
+    return {
+      apiUrl: gateway.url,
+      clients: { dynamo, sqs },
+      deps,
+      reconcileNow,
+      resyncAll: () => resyncAllClusters(deps),
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

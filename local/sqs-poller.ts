@@ -28,7 +28,11 @@ export interface RunningPoller {
  * hides a message group while one of its messages is in flight, so a cluster is never processed
  * by two loops at once.
  */
-export function startSqsPoller(client: SQSClient, handler: SqsHandler, options: PollerOptions): RunningPoller {
+export function startSqsPoller(
+  client: SQSClient,
+  handler: SqsHandler,
+  options: PollerOptions,
+): RunningPoller {
   let running = true;
 
   const loop = async () => {
@@ -63,7 +67,10 @@ async function pollOnce(client: SQSClient, handler: SqsHandler, options: PollerO
   const messages = received.Messages ?? [];
   if (messages.length === 0) return;
 
-  const response = await handler({ Records: messages.map((message) => toRecord(message, options.queueUrl)) }, context());
+  const response = await handler(
+    { Records: messages.map((message) => toRecord(message, options.queueUrl)) },
+    context(),
+  );
   const failed = new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
   const succeeded = messages.filter((message) => !failed.has(message.MessageId ?? ''));
 
@@ -71,7 +78,10 @@ async function pollOnce(client: SQSClient, handler: SqsHandler, options: PollerO
     await client.send(
       new DeleteMessageBatchCommand({
         QueueUrl: options.queueUrl,
-        Entries: succeeded.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle })),
+        Entries: succeeded.map((message, index) => ({
+          Id: String(index),
+          ReceiptHandle: message.ReceiptHandle,
+        })),
       }),
     );
   }

@@ -19,8 +19,14 @@ interface Problem {
 
 export function createAgentTransport(options: AgentTransportOptions): VarnishTransport {
   return (server: Server): VarnishAgent => {
-    const call = (method: string, path: string, body?: unknown, accepted?: number[]) =>
-      callAgent(options, server, method, path, body, accepted);
+    const call = async (method: string, path: string, body?: unknown, accepted?: number[]) => {
+      if (server.agentUrl === undefined) {
+        throw new VarnishUnavailableError(
+          `server ${server.id} has no agentUrl, so the HTTP agent transport cannot reach it`,
+        );
+      }
+      return callAgent(options, agentBase(server.agentUrl), method, path, body, accepted);
+    };
 
     return {
       async listVcls(): Promise<LoadedVcl[]> {
@@ -30,7 +36,7 @@ export function createAgentTransport(options: AgentTransportOptions): VarnishTra
           return items;
         } catch (error) {
           throw new VarnishUnavailableError(
-            `agent ${new URL(server.agentUrl).origin} sent an unreadable VCL list: ${networkReason(error, options.timeoutMs)}`,
+            `agent ${response.url} sent an unreadable VCL list: ${networkReason(error, options.timeoutMs)}`,
           );
         }
       },
@@ -43,7 +49,7 @@ export function createAgentTransport(options: AgentTransportOptions): VarnishTra
         await call('PUT', 'v1/vcl/active', { name });
       },
 
-      /** Discards a VCL; a VCL that the agent does not know (404) counts as discarded. */
+      /** Discards a VCL. A 404 from the agent counts as success, because the VCL is gone either way. */
       async discardVcl(name: string): Promise<void> {
         await call('DELETE', `v1/vcl/${encodeURIComponent(name)}`, undefined, [404]);
       },
@@ -57,13 +63,12 @@ export function createAgentTransport(options: AgentTransportOptions): VarnishTra
  */
 async function callAgent(
   options: AgentTransportOptions,
-  server: Server,
+  base: URL,
   method: string,
   path: string,
   body?: unknown,
   accepted: number[] = [],
 ): Promise<Response> {
-  const base = server.agentUrl.endsWith('/') ? server.agentUrl : `${server.agentUrl}/`;
   const url = new URL(path, base);
   const headers: Record<string, string> = { Authorization: `Bearer ${options.token}` };
   if (body !== undefined) {
@@ -82,7 +87,9 @@ async function callAgent(
       signal: AbortSignal.timeout(options.timeoutMs),
     });
   } catch (error) {
-    throw new VarnishUnavailableError(`agent ${url.origin} is unreachable: ${networkReason(error, options.timeoutMs)}`);
+    throw new VarnishUnavailableError(
+      `agent ${url.origin} is unreachable: ${networkReason(error, options.timeoutMs)}`,
+    );
   }
 
   if (response.ok || accepted.includes(response.status)) {
@@ -96,6 +103,11 @@ async function callAgent(
   throw new VarnishUnavailableError(
     `agent ${url.origin} returned ${response.status} for ${method} /${path}: ${problem.detail ?? problem.title ?? response.statusText}`,
   );
+}
+
+/** Returns the agent URL with a trailing slash, so relative paths keep a path prefix such as `/agent/`. */
+function agentBase(agentUrl: string): URL {
+  return new URL(agentUrl.endsWith('/') ? agentUrl : `${agentUrl}/`);
 }
 
 async function readProblem(response: Response): Promise<Problem> {

@@ -137,24 +137,35 @@ export function createConfigStore(table: Table): ConfigStore {
   };
 }
 
+/** Sets the fields with a value and removes the fields given as undefined. */
 async function updateFields(table: Table, kind: EntityKind, id: string, fields: [string, unknown][]) {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
-  const assignments = fields.map(([field, value], index) => {
+  const assignments: string[] = [];
+  const removals: string[] = [];
+  for (const [index, [field, value]] of fields.entries()) {
     names[`#f${index}`] = field;
+    if (value === undefined) {
+      removals.push(`#f${index}`);
+      continue;
+    }
     values[`:v${index}`] = value;
-    return `#f${index} = :v${index}`;
-  });
+    assignments.push(`#f${index} = :v${index}`);
+  }
+  const clauses = [
+    assignments.length > 0 ? `SET ${assignments.join(', ')}` : '',
+    removals.length > 0 ? `REMOVE ${removals.join(', ')}` : '',
+  ];
 
   try {
     await table.client.send(
       new UpdateCommand({
         TableName: table.name,
         Key: KEY.entity(kind, id),
-        UpdateExpression: `SET ${assignments.join(', ')}`,
+        UpdateExpression: clauses.filter(Boolean).join(' '),
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
       }),
     );
   } catch (error) {

@@ -33,7 +33,12 @@ export async function queryAll(table: Table, input: Omit<QueryCommandInput, 'Tab
 
   do {
     const page = await table.client.send(
-      new QueryCommand({ ...input, TableName: table.name, ConsistentRead: true, ExclusiveStartKey: startKey }),
+      new QueryCommand({
+        ...input,
+        TableName: table.name,
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
     );
     items.push(...(page.Items ?? []));
     startKey = page.LastEvaluatedKey;

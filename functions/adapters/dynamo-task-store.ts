@@ -1,4 +1,10 @@
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../domain/errors.js';
 import type { Task } from '../domain/model.js';
 import type { ClusterStateStore, OutboxEntry, TaskStore } from '../ports.js';
@@ -10,7 +16,9 @@ const TASK_RETENTION_SECONDS = 30 * 24 * 3600;
 export function createTaskStore(table: Table): TaskStore {
   return {
     async putOutbox(entry) {
-      await table.client.send(new PutCommand({ TableName: table.name, Item: { ...KEY.outbox(entry.taskId), ...entry } }));
+      await table.client.send(
+        new PutCommand({ TableName: table.name, Item: { ...KEY.outbox(entry.taskId), ...entry } }),
+      );
     },
 
     async deleteOutbox(taskId) {
@@ -53,7 +61,11 @@ export function createTaskStore(table: Table): TaskStore {
 
     async finishTask(taskId, clusterId, outcome) {
       // The condition makes a redelivered message harmless: pendingCount drops once per cluster.
-      const names: Record<string, string> = { '#clusters': 'clusters', '#cluster': clusterId, '#status': 'status' };
+      const names: Record<string, string> = {
+        '#clusters': 'clusters',
+        '#cluster': clusterId,
+        '#status': 'status',
+      };
       const values: Record<string, unknown> = {
         ':status': outcome.status,
         ':finishedAt': outcome.finishedAt,
@@ -125,7 +137,8 @@ export function createClusterStateStore(table: Table): ClusterStateStore {
       await updateUnlessConditionFails(table, {
         Key: clusterKey(clusterId),
         UpdateExpression: 'SET reloadTimestamp = :timestamp, reloadTaskSeq = :seq',
-        ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(reloadTaskSeq) OR reloadTaskSeq < :seq)',
+        ConditionExpression:
+          'attribute_exists(pk) AND (attribute_not_exists(reloadTaskSeq) OR reloadTaskSeq < :seq)',
         ExpressionAttributeValues: { ':timestamp': taskTimestamp, ':seq': taskSeq },
       });
     },

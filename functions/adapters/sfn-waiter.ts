@@ -18,7 +18,11 @@ export function createSfnTaskWaiter(client: SFNClient, stateMachineArn: string):
  * Maps a finished execution to the wait's outcome. Anything but a clean `finished` counts as
  * timed out, so the caller gets 202 and polls the task instead of a success that is not known.
  */
-export function parseExecutionOutput(status: string | undefined, output: string | undefined, taskId: string): SyncWaitResult {
+export function parseExecutionOutput(
+  status: string | undefined,
+  output: string | undefined,
+  taskId: string,
+): SyncWaitResult {
   if (status === 'SUCCEEDED' && output) {
     const parsed = JSON.parse(output) as { outcome?: string };
     if (parsed.outcome === 'finished') return { outcome: 'finished' };

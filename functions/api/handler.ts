@@ -1,14 +1,20 @@
-import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { NotFoundError, ReloadFailedError, VaasError, ValidationError } from '../domain/errors.js';
 import { taskError, taskFinishedAt, taskStatus } from '../domain/coverage.js';
+import { NotFoundError, ReloadFailedError, VaasError, ValidationError } from '../domain/errors.js';
 import type { Task } from '../domain/model.js';
 import { renderVcl } from '../domain/vcl.js';
 import type { TaskWaiter } from '../ports.js';
 import type { ChangeDeps, ChangeResult } from '../services/changes.js';
 import { loadClusterConfig } from '../services/cluster-config.js';
-import { createResource, deleteResource, getResource, listResources, updateResource } from '../services/resources.js';
+import {
+  createResource,
+  deleteResource,
+  getResource,
+  listResources,
+  updateResource,
+} from '../services/resources.js';
 import { logger } from '../shared/logger.js';
 import { json, parseJsonBody, prefersAsync, problem } from './http.js';
 import { matchRoute, type Route } from './routes.js';
@@ -34,7 +40,11 @@ export function createApiHandler(deps: ApiDeps) {
   );
 }
 
-async function dispatch(deps: ApiDeps, route: Route, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
+async function dispatch(
+  deps: ApiDeps,
+  route: Route,
+  event: APIGatewayProxyEvent,
+): Promise<APIGatewayProxyResult> {
   const method = event.httpMethod.toUpperCase();
 
   switch (route.name) {
@@ -48,7 +58,12 @@ async function dispatch(deps: ApiDeps, route: Route, event: APIGatewayProxyEvent
     case 'item':
       if (method === 'GET') return json(200, await getResource(deps, route.kind, route.id));
       if (method === 'PATCH') {
-        return respondToChange(deps, event, 200, await updateResource(deps, route.kind, route.id, parseJsonBody(event)));
+        return respondToChange(
+          deps,
+          event,
+          200,
+          await updateResource(deps, route.kind, route.id, parseJsonBody(event)),
+        );
       }
       return respondToChange(deps, event, 204, await deleteResource(deps, route.kind, route.id));
   }

@@ -3,11 +3,15 @@ import { z } from 'zod';
 
 // Every string that can reach VCL is checked here. VCL strings have no escapes, so a double quote
 // or a line break in a value would end the string early and let the rest run as VCL.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the pattern exists to reject control characters.
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 
 export const resourceName = z
   .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_-]{0,47}$/, 'must start with a letter and contain only letters, digits, _ and -, at most 48 characters');
+  .regex(
+    /^[A-Za-z][A-Za-z0-9_-]{0,47}$/,
+    'must start with a letter and contain only letters, digits, _ and -, at most 48 characters',
+  );
 
 export const ipAddress = z
   .string()
@@ -36,13 +40,29 @@ export const directorRouter = z.enum(['url', 'host']);
 
 export const clusterInput = z.strictObject({ name: resourceName });
 
-export const serverInput = z.strictObject({
-  cluster: z.string().min(1).max(64),
-  address: ipAddress,
-  port: tcpPort,
-  agentUrl,
-  status: serverStatus.default('active'),
-});
+export const ec2InstanceId = z
+  .string()
+  .regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0');
+
+// A server is reached either through the vaas agent beside varnishd or through SSM Run Command.
+export const serverInput = z
+  .strictObject({
+    cluster: z.string().min(1).max(64),
+    address: ipAddress,
+    port: tcpPort,
+    agentUrl: agentUrl.optional(),
+    instanceId: ec2InstanceId.optional(),
+    status: serverStatus.default('active'),
+  })
+  .superRefine((server, context) => {
+    if ((server.agentUrl === undefined) === (server.instanceId === undefined)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['agentUrl'],
+        message: 'give exactly one of agentUrl and instanceId',
+      });
+    }
+  });
 
 export const directorInput = z.strictObject({
   name: resourceName,
@@ -93,7 +113,10 @@ export interface Server {
   cluster: string;
   address: string;
   port: number;
-  agentUrl: string;
+  /** URL of the vaas agent beside varnishd; absent when the server is reached through SSM. */
+  agentUrl?: string;
+  /** EC2 instance id for SSM Run Command; absent when the server has an agent. */
+  instanceId?: string;
   status: ServerStatus;
 }
 
@@ -143,9 +166,15 @@ export interface Task {
   origin: 'change' | 'retry';
 }
 
+/**
+ * Checks a regular expression with JavaScript's engine after dropping PCRE inline flags such as
+ * `(?i)`, which JavaScript lacks. NOTE: varnishd compiles with PCRE2, which rejects a few
+ * patterns that JavaScript accepts (a lookbehind of variable length, say); those fail at reload
+ * with varnishd's message.
+ */
 function isCompilableRegex(value: string): boolean {
   try {
-    new RegExp(value);
+    new RegExp(value.replace(/\(\?[imsxn-]+\)/g, ''));
     return true;
   } catch {
     return false;

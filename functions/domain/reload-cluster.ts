@@ -1,8 +1,9 @@
 // Two-phase reload of one cluster: load the new VCL on every server first, switch only when every
 // load succeeded, so a failure leaves the old VCL active everywhere.
-import type { Server } from './model.js';
+
 import type { VarnishAgent, VarnishTransport } from '../ports.js';
 import { VaasError } from './errors.js';
+import type { Server } from './model.js';
 import { hashFromVclName, vclContentHash, vclNameFor } from './vcl.js';
 
 export type ServerReloadStatus = 'skipped' | 'applied' | 'failed';
@@ -24,7 +25,7 @@ export interface ClusterReloadReport {
 /** At least one active server could not load or activate the new VCL. */
 export class ClusterReloadError extends VaasError {
   override readonly statusCode = 502;
-  override readonly title = 'Cluster reload failed';
+  override readonly title = 'Bad Gateway';
 
   constructor(
     message: string,
@@ -195,5 +196,7 @@ function describe(targets: Target[]): string {
 }
 
 function hostPort(server: Server): string {
-  return server.address.includes(':') ? `[${server.address}]:${server.port}` : `${server.address}:${server.port}`;
+  return server.address.includes(':')
+    ? `[${server.address}]:${server.port}`
+    : `${server.address}:${server.port}`;
 }

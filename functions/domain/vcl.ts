@@ -1,21 +1,23 @@
 // Renders the VCL 4.1 of one Varnish server from a cluster's configuration, and names loaded VCLs.
 //
-// VCL strings have no escapes: a double quote or a line break in a value would end the string and
-// let the rest run as VCL. model.ts rejects such input; the renderer checks again before it writes
-// any value, and writes user strings only inside the quoted strings of route expressions and hosts.
+// VCL strings have no escapes, so a double quote or a line break in a value would end the string and
+// let the rest run as VCL. model.ts rejects such input, and the renderer checks every value again.
+// User strings appear only as quoted route expressions and backend hosts, and director names (after
+// a check against the name rule) inside identifiers.
 import { createHash, randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import { VaasError } from './errors.js';
 import type { Backend, ClusterConfig, Director, Server } from './model.js';
 
-/** The configuration holds a value that must not reach VCL; model validation should have rejected it. */
+/** The configuration contains a value that must not reach VCL, which model validation should have rejected. */
 export class VclRenderError extends VaasError {
   override readonly statusCode = 500;
-  override readonly title = 'VCL cannot be rendered';
+  override readonly title = 'Internal Server Error';
 }
 
 const INDENT = '    ';
 const DIRECTOR_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,47}$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this rejects.
 const UNSAFE_IN_VCL_STRING = /["\u0000-\u001f\u007f]/;
 const IP_CHARACTERS = /^[0-9A-Fa-f.:]+(?:%[A-Za-z0-9_.-]+)?$/;
 const VAAS_VCL_NAME = /^vaas-([0-9a-f]{16})-[0-9a-z]+-[0-9a-z]{4}$/;
@@ -49,7 +51,9 @@ export function renderVcl(config: ClusterConfig, _server: Server): string {
     // The first declared backend is the default. `none` makes a request without a backend hint
     // fail instead of reaching an arbitrary backend, and lets a VCL without backends compile.
     'backend default none;',
-    ...plans.flatMap((plan) => plan.backends.map(({ identifier, backend }) => renderBackend(identifier, backend))),
+    ...plans.flatMap((plan) =>
+      plan.backends.map(({ identifier, backend }) => renderBackend(identifier, backend)),
+    ),
   ];
 
   const init = renderInit(plans);
@@ -79,7 +83,7 @@ export function vclNameFor(hash: string, now: Date): string {
   return `vaas-${hash.slice(0, 16)}-${now.getTime().toString(36)}-${suffix}`;
 }
 
-/** Returns the 16 hex characters of content hash in a name from vclNameFor, or undefined for other names. */
+/** Returns the 16 hex characters of content hash in a name from vclNameFor, or undefined for any other name. */
 export function hashFromVclName(name: string): string | undefined {
   return VAAS_VCL_NAME.exec(name)?.[1];
 }
@@ -93,9 +97,7 @@ function planDirectors(config: ClusterConfig): DirectorPlan[] {
     validateDirector(director);
     const backends = config.backends
       .filter((backend) => backend.director === director.id && backend.enabled && backend.weight > 0)
-      .sort(
-        (a, b) => compareStrings(a.id, b.id) || compareStrings(a.address, b.address) || a.port - b.port,
-      );
+      .sort((a, b) => compareStrings(a.id, b.id) || compareStrings(a.address, b.address) || a.port - b.port);
 
     return {
       director,
@@ -193,5 +195,8 @@ function validateBackend(backend: Backend): void {
 
 /** Compares by UTF-16 code units, so the order does not depend on the locale. */
 function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a === b) {
+    return 0;
+  }
+  return a < b ? -1 : 1;
 }

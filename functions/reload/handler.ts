@@ -1,5 +1,5 @@
-import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { parseTaskMessage } from '../adapters/sqs-queue.js';
 import type { TaskMessage } from '../ports.js';
@@ -36,7 +36,9 @@ export function createReloadHandler(deps: ReloadDeps) {
     return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
   };
 
-  return middy<SQSEvent, SQSBatchResponse, Error, Context>(handle).use(injectLambdaContext(logger, { resetKeys: true }));
+  return middy<SQSEvent, SQSBatchResponse, Error, Context>(handle).use(
+    injectLambdaContext(logger, { resetKeys: true }),
+  );
 }
 
 function groupByCluster(records: SQSRecord[]): Map<string, SQSRecord[]> {
@@ -52,7 +54,10 @@ function groupByCluster(records: SQSRecord[]): Map<string, SQSRecord[]> {
 function belongsTo(clusterId: string) {
   return (part: TaskMessage) => {
     if (part.clusterId === clusterId) return true;
-    logger.warn('task message names another cluster than its message group; ignored', { clusterId, taskId: part.taskId });
+    logger.warn('task message names another cluster than its message group; ignored', {
+      clusterId,
+      taskId: part.taskId,
+    });
     return false;
   };
 }

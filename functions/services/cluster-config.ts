@@ -6,7 +6,10 @@ import { clusterView } from './resource-kinds.js';
  * Reads everything a cluster's VCL is rendered from. Every read is strongly consistent, so the
  * result contains each change saved before the call started.
  */
-export async function loadClusterConfig(config: ConfigStore, clusterId: string): Promise<ClusterConfig | undefined> {
+export async function loadClusterConfig(
+  config: ConfigStore,
+  clusterId: string,
+): Promise<ClusterConfig | undefined> {
   const record = await config.get('cluster', clusterId);
   if (!record) return undefined;
 

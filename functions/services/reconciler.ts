@@ -9,8 +9,10 @@ export interface ReconcileOptions {
 }
 
 export interface ReconcileReport {
+  /** Ids of the tasks whose outbox entries were finished. */
   outboxTasksQueued: string[];
-  clustersRetried: string[];
+  /** The retry task queued for each cluster that was behind. */
+  clustersRetried: { clusterId: string; taskId: string }[];
 }
 
 /**
@@ -27,7 +29,13 @@ export async function reconcile(deps: ChangeDeps, options: ReconcileOptions): Pr
 
     const stored = await deps.tasks.getTask(entry.taskId);
     if (stored) await sendTask(deps, stored);
-    else await queueTask(deps, { id: entry.taskId, timestamp: entry.createdAt, clusters: entry.clusters, origin: 'change' });
+    else
+      await queueTask(deps, {
+        id: entry.taskId,
+        timestamp: entry.createdAt,
+        clusters: entry.clusters,
+        origin: 'change',
+      });
     report.outboxTasksQueued.push(entry.taskId);
   }
 
@@ -46,8 +54,20 @@ export async function reconcile(deps: ChangeDeps, options: ReconcileOptions): Pr
     };
     await deps.tasks.putTask(task);
     await sendTask(deps, task);
-    report.clustersRetried.push(cluster.id);
+    report.clustersRetried.push({ clusterId: cluster.id, taskId: task.id });
   }
 
   return report;
+}
+
+/**
+ * Queues a reload of every cluster, for example after the Varnish servers restarted without
+ * their VCL. The task raises each cluster's changeSeq so that it is not skipped as applied;
+ * servers whose active VCL is already current are skipped by the reload itself.
+ */
+export async function resyncAllClusters(deps: ChangeDeps): Promise<string[]> {
+  const clusters = (await deps.config.list('cluster')).map((cluster) => cluster.id);
+  if (clusters.length === 0) return [];
+  await queueTask(deps, { id: deps.newId(), timestamp: deps.now().toISOString(), clusters, origin: 'retry' });
+  return clusters;
 }

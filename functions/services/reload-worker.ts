@@ -21,7 +21,11 @@ export interface ReloadDeps extends ChangeDeps {
  * A reload that Varnish rejects is recorded on the cluster and its tasks, and not thrown: the
  * reconciler retries it later. Other errors (storage, bugs) are thrown, so the queue redelivers.
  */
-export async function processClusterBatch(deps: ReloadDeps, clusterId: string, parts: TaskMessage[]): Promise<void> {
+export async function processClusterBatch(
+  deps: ReloadDeps,
+  clusterId: string,
+  parts: TaskMessage[],
+): Promise<void> {
   const log = logger.createChild({ persistentKeys: { clusterId } });
   const finishedAt = () => deps.now().toISOString();
 
@@ -34,7 +38,10 @@ export async function processClusterBatch(deps: ReloadDeps, clusterId: string, p
   for (const part of covered) await markLive(deps, part, finishedAt());
   if (covered.length > 0) {
     deps.observer?.skipped(clusterId, covered.length);
-    log.info('tasks already applied; skipped', { taskIds: covered.map((part) => part.taskId), appliedSeq: record.appliedSeq });
+    log.info('tasks already applied; skipped', {
+      taskIds: covered.map((part) => part.taskId),
+      appliedSeq: record.appliedSeq,
+    });
   }
   if (pending.length === 0) return;
 
@@ -55,7 +62,12 @@ export async function processClusterBatch(deps: ReloadDeps, clusterId: string, p
     await deps.clusterState.recordApplied(clusterId, targetSeq, finishedAt());
     for (const part of pending) await markLive(deps, part, finishedAt());
     deps.observer?.reloaded(clusterId, Date.now() - started, true);
-    log.info('cluster reloaded', { taskId: newest.taskId, appliedSeq: targetSeq, durationMs: Date.now() - started, report });
+    log.info('cluster reloaded', {
+      taskId: newest.taskId,
+      appliedSeq: targetSeq,
+      durationMs: Date.now() - started,
+      report,
+    });
   } catch (error) {
     if (!(error instanceof VaasError)) throw error;
     deps.observer?.reloaded(clusterId, Date.now() - started, false);
@@ -67,7 +79,11 @@ export async function processClusterBatch(deps: ReloadDeps, clusterId: string, p
       attemptAt: finishedAt(),
     });
     for (const part of pending) {
-      await deps.tasks.finishTask(part.taskId, clusterId, { status: 'failed', error: error.message, finishedAt: finishedAt() });
+      await deps.tasks.finishTask(part.taskId, clusterId, {
+        status: 'failed',
+        error: error.message,
+        finishedAt: finishedAt(),
+      });
     }
   }
 }
@@ -81,6 +97,9 @@ async function markLive(deps: ReloadDeps, part: TaskMessage, finishedAt: string)
 async function finishDeletedCluster(deps: ReloadDeps, clusterId: string, parts: TaskMessage[]) {
   logger.info('cluster deleted; nothing to reload', { clusterId, taskIds: parts.map((part) => part.taskId) });
   for (const part of parts) {
-    await deps.tasks.finishTask(part.taskId, clusterId, { status: 'succeeded', finishedAt: deps.now().toISOString() });
+    await deps.tasks.finishTask(part.taskId, clusterId, {
+      status: 'succeeded',
+      finishedAt: deps.now().toISOString(),
+    });
   }
 }

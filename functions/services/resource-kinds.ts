@@ -39,7 +39,9 @@ const cluster: KindSpec<'cluster'> = {
   affectedClusters: async () => [],
   async beforeDelete(config, entity) {
     const servers = (await config.list('server')).filter((server) => server.cluster === entity.id);
-    const directors = (await config.list('director')).filter((director) => director.clusters.includes(entity.id));
+    const directors = (await config.list('director')).filter((director) =>
+      director.clusters.includes(entity.id),
+    );
     if (servers.length > 0 || directors.length > 0) {
       throw new ConflictError(
         `cluster ${entity.id} still has ${servers.length} servers and ${directors.length} directors; ` +
@@ -78,7 +80,9 @@ const director: KindSpec<'director'> = {
   async beforeDelete(config, entity) {
     const backends = (await config.list('backend')).filter((backend) => backend.director === entity.id);
     if (backends.length > 0) {
-      throw new ConflictError(`director ${entity.id} still has ${backends.length} backends; delete them first`);
+      throw new ConflictError(
+        `director ${entity.id} still has ${backends.length} backends; delete them first`,
+      );
     }
     return entity.clusters;
   },

@@ -42,10 +42,15 @@ export async function updateResource(
 ): Promise<ChangeResult<object>> {
   const spec = KINDS[kind];
   const previous = await requireEntity(deps, kind, id);
-  const changes = withoutMatchingId(body, id);
-  const input = parseInput(spec.schema, { ...spec.writable(previous as never), ...changes });
-  const next = { ...previous, ...spec.toEntity(id, input as Record<string, unknown>) };
-  const written = { ...spec.writable(next as never) } as Partial<EntityByKind[typeof kind]>;
+  const previousFields = spec.writable(previous as never);
+  const input = parseInput(spec.schema, mergePatch(previousFields, withoutMatchingId(body, id)));
+  const nextFields = spec.writable(spec.toEntity(id, input as Record<string, unknown>) as never);
+
+  // Every writable field is written: a field that the patch removed is written as undefined.
+  const written = Object.fromEntries(
+    Object.keys({ ...previousFields, ...nextFields }).map((field) => [field, nextFields[field]]),
+  );
+  const next = { ...previous, ...written } as EntityByKind[typeof kind];
   await spec.checkReferences(deps.config, next as never);
 
   const affected = [
@@ -53,7 +58,7 @@ export async function updateResource(
     ...(await spec.affectedClusters(deps.config, next as never)),
   ];
   return commitChange(deps, affected, async () => {
-    await deps.config.update(kind, previous, written);
+    await deps.config.update(kind, previous, written as Partial<EntityByKind[typeof kind]>);
     return spec.view(next as never);
   });
 }
@@ -79,12 +84,23 @@ async function requireEntity<K extends EntityKind>(deps: ChangeDeps, kind: K, id
   return entity;
 }
 
+/** Applies a JSON Merge Patch (RFC 7396) to flat fields: null removes a field. */
+function mergePatch(
+  fields: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged = { ...fields, ...patch };
+  for (const [field, value] of Object.entries(patch)) if (value === null) delete merged[field];
+  return merged;
+}
+
 /** Drops `id` from a PATCH body when it names the resource itself; another id is an error. */
 function withoutMatchingId(body: unknown, id: string): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequestError('the request body must be a JSON object');
   }
   const { id: bodyId, ...rest } = body as Record<string, unknown>;
-  if (bodyId !== undefined && bodyId !== id) throw new BadRequestError(`id ${String(bodyId)} does not match the URL`);
+  if (bodyId !== undefined && bodyId !== id)
+    throw new BadRequestError(`id ${String(bodyId)} does not match the URL`);
   return rest;
 }

@@ -3,7 +3,10 @@ import type { ReloadObserver } from '../ports.js';
 
 /** Publishes reload outcomes as CloudWatch metrics in embedded metric format. */
 export function createMetricsObserver(): ReloadObserver {
-  const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'vaas', serviceName: 'reload' });
+  const metrics = new Metrics({
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'vaas',
+    serviceName: 'reload',
+  });
 
   return {
     reloaded(_clusterId, durationMs, succeeded) {

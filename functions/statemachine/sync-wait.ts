@@ -41,7 +41,10 @@ export function syncWaitDefinition(settings: SyncWaitSettings) {
         ResultPath: '$.task',
         Retry: [
           {
-            ErrorEquals: ['DynamoDB.ProvisionedThroughputExceededException', 'DynamoDB.InternalServerErrorException'],
+            ErrorEquals: [
+              'DynamoDB.ProvisionedThroughputExceededException',
+              'DynamoDB.InternalServerErrorException',
+            ],
             IntervalSeconds: 1,
             MaxAttempts: 3,
             BackoffRate: 2,

@@ -67,7 +67,7 @@ describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
     return { id, cluster: 'cluster-1', address: '127.0.0.1', port, agentUrl, status };
   }
 
-  /** A server whose agent is down: nothing listens on its agent port. */
+  /** Returns a server whose agent is down, because nothing listens on its agent port. */
   function downServer(id: string, status: ServerStatus): Server {
     return serverFor(id, 6081, `http://127.0.0.1:${closedPort}`, status);
   }
@@ -88,16 +88,27 @@ describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
         },
       ],
       backends: [
-        { id: 'backend-1', director: 'director-1', address: '127.0.0.1', port: backend.port, weight: 1, enabled: true },
+        {
+          id: 'backend-1',
+          director: 'director-1',
+          address: '127.0.0.1',
+          port: backend.port,
+          weight: 1,
+          enabled: true,
+        },
       ],
     };
   }
 
   function reload(servers: Server[], config: ClusterConfig, useTransport: VarnishTransport = transport) {
-    return reloadCluster({ servers, renderFor: (server) => renderVcl(config, server), transport: useTransport });
+    return reloadCluster({
+      servers,
+      renderFor: (server) => renderVcl(config, server),
+      transport: useTransport,
+    });
   }
 
-  /** Returns the backend that served a fresh URL, so no cached object from an older VCL answers. */
+  /** Returns the backend that served a fresh URL, so that no object cached under an older VCL is returned. */
   async function backendBehind(node: Node): Promise<string | null> {
     probes += 1;
     const response = await fetch(`http://127.0.0.1:${node.varnishd.httpPort}/probe-${probes}`);
@@ -121,7 +132,9 @@ describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
     expect(report.servers.map((result) => result.status)).toEqual(['applied', 'applied']);
     for (const node of nodes) {
       expect(await backendBehind(node)).toBe('alpha');
-      expect(await activeVcl(node)).toBe(report.servers.find((result) => result.serverId === node.server.id)?.vclName);
+      expect(await activeVcl(node)).toBe(
+        report.servers.find((result) => result.serverId === node.server.id)?.vclName,
+      );
     }
   });
 
@@ -139,7 +152,9 @@ describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
 
     expect(second.servers.map((result) => result.status)).toEqual(['skipped', 'skipped']);
     expect(second.servers.map((result) => result.reason)).toEqual(['unchanged', 'unchanged']);
-    expect(second.servers.map((result) => result.vclName)).toEqual(first.servers.map((result) => result.vclName));
+    expect(second.servers.map((result) => result.vclName)).toEqual(
+      first.servers.map((result) => result.vclName),
+    );
   });
 
   it('keeps the old VCL everywhere when an active server is down', async () => {
@@ -154,7 +169,9 @@ describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
     const result = reload(servers, configFor(backends[1] as DemoBackend));
 
     await expect(result).rejects.toThrow(ClusterReloadError);
-    await expect(result).rejects.toThrow(`server server-3 (127.0.0.1:6081): agent http://127.0.0.1:${closedPort}`);
+    await expect(result).rejects.toThrow(
+      `server server-3 (127.0.0.1:6081): agent http://127.0.0.1:${closedPort}`,
+    );
     for (const [index, node] of nodes.entries()) {
       expect(await activeVcl(node)).toBe(before[index]);
       expect(await backendBehind(node)).toBe('alpha');
@@ -167,7 +184,9 @@ describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
 
   it('reports the servers of a failed reload', async () => {
     const servers = [...nodes.map((node) => node.server), downServer('server-3', 'active')];
-    const error = await reload(servers, configFor(backends[1] as DemoBackend)).catch((caught: unknown) => caught);
+    const error = await reload(servers, configFor(backends[1] as DemoBackend)).catch(
+      (caught: unknown) => caught,
+    );
 
     expect(error).toBeInstanceOf(ClusterReloadError);
     const statuses = (error as ClusterReloadError).report.servers.map((result) => result.status);

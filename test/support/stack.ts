@@ -9,6 +9,7 @@ import { type LocalRuntime, startLocalRuntime } from '../../local/runtime.js';
 export interface ApiResponse {
   status: number;
   headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON response bodies.
   body: any;
 }
 
@@ -34,7 +35,9 @@ export interface TestStack {
  * real varnishd instances and agents. The transport is the real agent client, wrapped only to
  * count loads and to delay them on request.
  */
-export async function startTestStack(options: { varnishCount?: number; backendCount?: number } = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: { varnishCount?: number; backendCount?: number; syncMaxPolls?: number } = {},
+): Promise<TestStack> {
   const agentToken = randomBytes(24).toString('hex');
   const fleet = await startDemoFleet({
     varnishCount: options.varnishCount ?? 2,
@@ -71,7 +74,15 @@ export async function startTestStack(options: { varnishCount?: number; backendCo
 
   let runtime: LocalRuntime;
   try {
-    runtime = await startLocalRuntime({ port: 0, transport, observer, syncPollMs: 100, reconcileIntervalMs: 3_600_000 });
+    runtime = await startLocalRuntime({
+      port: 0,
+      transport,
+      observer,
+      syncPollMs: 100,
+      syncMaxPolls: options.syncMaxPolls,
+      // Tests run reconciler passes themselves.
+      reconcileIntervalMs: 3_600_000,
+    });
   } catch (error) {
     await fleet.stop();
     throw error;
@@ -91,7 +102,11 @@ export async function startTestStack(options: { varnishCount?: number; backendCo
       const node = nodeAt(fleet, index);
       node.agent = await startAgentServer({
         token: agentToken,
-        admin: { host: '127.0.0.1', port: node.varnishd.adminPort, secret: await readFile(node.varnishd.secretFile) },
+        admin: {
+          host: '127.0.0.1',
+          port: node.varnishd.adminPort,
+          secret: await readFile(node.varnishd.secretFile),
+        },
         port: node.agent.port,
       });
     },

@@ -52,7 +52,10 @@ describe('renderVcl', () => {
 
   it('declares a backend with host and port strings', () => {
     const vcl = renderVcl(
-      config([director({ id: 'd1', name: 'api' })], [backend({ id: 'b1', director: 'd1', address: '10.1.2.3', port: 81 })]),
+      config(
+        [director({ id: 'd1', name: 'api' })],
+        [backend({ id: 'b1', director: 'd1', address: '10.1.2.3', port: 81 })],
+      ),
       server,
     );
 
@@ -110,7 +113,9 @@ describe('renderVcl', () => {
 
   it('renders each director mode', () => {
     const modes = ['round_robin', 'random', 'fallback', 'hash'] as const;
-    const directors = modes.map((mode) => director({ id: `d-${mode}`, name: mode, mode, routeExpression: `^/${mode}` }));
+    const directors = modes.map((mode) =>
+      director({ id: `d-${mode}`, name: mode, mode, routeExpression: `^/${mode}` }),
+    );
     const backends = modes.map((mode) => backend({ id: `b-${mode}`, director: `d-${mode}`, weight: 7 }));
     const vcl = lines(renderVcl(config(directors, backends), server));
 
@@ -164,7 +169,10 @@ describe('renderVcl', () => {
 
   it('answers 503 for a route without backends', () => {
     const vcl = renderVcl(
-      config([director({ id: 'd1', name: 'empty' })], [backend({ id: 'b1', director: 'd1', enabled: false })]),
+      config(
+        [director({ id: 'd1', name: 'empty' })],
+        [backend({ id: 'b1', director: 'd1', enabled: false })],
+      ),
       server,
     );
 
@@ -203,7 +211,11 @@ describe('renderVcl', () => {
       [director({ id: 'd1', name: 'api' }), director({ id: 'd2', name: 'web', mode: 'hash' })],
       [backend({ id: 'b1', director: 'd1' }), backend({ id: 'b2', director: 'd2', address: '::1' })],
     );
-    const shuffled = { ...input, directors: [...input.directors].reverse(), backends: [...input.backends].reverse() };
+    const shuffled = {
+      ...input,
+      directors: [...input.directors].reverse(),
+      backends: [...input.backends].reverse(),
+    };
 
     expect(renderVcl(shuffled, server)).toBe(renderVcl(input, server));
   });
@@ -233,7 +245,10 @@ describe('renderVcl defence in depth', () => {
 
   for (const address of unsafeAddresses) {
     it(`throws for address ${JSON.stringify(address)}`, () => {
-      const input = config([director({ id: 'd1', name: 'api' })], [backend({ id: 'b1', director: 'd1', address })]);
+      const input = config(
+        [director({ id: 'd1', name: 'api' })],
+        [backend({ id: 'b1', director: 'd1', address })],
+      );
 
       expect(() => renderVcl(input, server)).toThrow(VclRenderError);
     });
@@ -246,7 +261,10 @@ describe('renderVcl defence in depth', () => {
   });
 
   it('throws for a port out of range', () => {
-    const input = config([director({ id: 'd1', name: 'api' })], [backend({ id: 'b1', director: 'd1', port: 70_000 })]);
+    const input = config(
+      [director({ id: 'd1', name: 'api' })],
+      [backend({ id: 'b1', director: 'd1', port: 70_000 })],
+    );
 
     expect(() => renderVcl(input, server)).toThrow(VclRenderError);
   });
