@@ -3,9 +3,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { MAX_BODY_BYTES, problem } from '../functions/api/http.js';
+import { encodeSyncRequest } from '../functions/api/sync.js';
 import { PayloadTooLargeError } from '../functions/domain/errors.js';
+import type { SyncRunner } from './sync-runner.js';
 
 type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+const WRITE_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
 
 export interface RunningGateway {
   url: string;
@@ -14,10 +18,15 @@ export interface RunningGateway {
 }
 
 /**
- * Serves the API handler over HTTP on 127.0.0.1 the way an API Gateway REST API with a proxy
- * integration calls it: one event per request, the handler's result written back as is.
+ * Serves the API over HTTP on 127.0.0.1 the way the deployed REST API does: reads go to the API
+ * function as proxy events, and writes start the sync-request state machine, whose output is
+ * the response.
  */
-export async function startApiGateway(handler: ProxyHandler, port: number): Promise<RunningGateway> {
+export async function startApiGateway(
+  handler: ProxyHandler,
+  runner: SyncRunner,
+  port: number,
+): Promise<RunningGateway> {
   const server: Server = createServer(async (request, response) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const body = await readBody(request);
@@ -27,7 +36,7 @@ export async function startApiGateway(handler: ProxyHandler, port: number): Prom
             new PayloadTooLargeError(`the request body is larger than ${MAX_BODY_BYTES} bytes`),
             url.pathname,
           )
-        : await handler(toProxyEvent(request, url, body), lambdaContext());
+        : await route(handler, runner, toProxyEvent(request, url, body));
 
     response.writeHead(result.statusCode, stringHeaders(result.headers));
     response.end(result.body);
@@ -47,6 +56,20 @@ export async function startApiGateway(handler: ProxyHandler, port: number): Prom
         server.close(() => resolve());
       }),
   };
+}
+
+function route(handler: ProxyHandler, runner: SyncRunner, event: APIGatewayProxyEvent) {
+  if (!WRITE_METHODS.has(event.httpMethod.toUpperCase())) return handler(event, lambdaContext());
+
+  const syncRequest = encodeSyncRequest({
+    httpMethod: event.httpMethod,
+    requestId: event.requestContext.requestId,
+    path: event.path,
+    body: event.body ?? '',
+    contentType: event.headers['content-type'],
+    prefer: event.headers.prefer,
+  });
+  return runner.run(syncRequest, lambdaContext());
 }
 
 /** Reads the body, or returns undefined as soon as it passes the API's size limit. */

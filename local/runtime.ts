@@ -10,8 +10,8 @@ import { logger } from '../functions/shared/logger.js';
 import { buildChangeDeps } from '../functions/shared/wiring.js';
 import { startApiGateway } from './api-gateway.js';
 import { ensureQueues, ensureTable, type RunningEmulator, startDynalite, startFauxqs } from './emulators.js';
-import { createLocalTaskWaiter } from './local-waiter.js';
 import { startSqsPoller } from './sqs-poller.js';
+import { createLocalSyncRunner } from './sync-runner.js';
 
 export interface LocalRuntimeOptions {
   /** API port on 127.0.0.1; 0 picks a free one. */
@@ -70,17 +70,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const queueUrl = await ensureQueues(sqs, QUEUE_NAME, 5);
 
     const changeDeps = buildChangeDeps({ dynamo, sqs }, { tableName: TABLE_NAME, queueUrl });
-    const waiter = createLocalTaskWaiter(dynamo, {
+    const transport =
+      options.transport ?? createAgentTransport({ token: requireToken(options), timeoutMs: 60_000 });
+    const deps = { ...changeDeps, transport, observer: options.observer };
+
+    const apiFunction = createApiHandler(deps);
+    const runner = createLocalSyncRunner(dynamo, apiFunction, {
       tableName: TABLE_NAME,
       pollSeconds: 1,
       pollMs: options.syncPollMs ?? 200,
       maxPolls: options.syncMaxPolls ?? 600,
     });
-    const transport =
-      options.transport ?? createAgentTransport({ token: requireToken(options), timeoutMs: 60_000 });
-    const deps = { ...changeDeps, waiter, transport, observer: options.observer };
-
-    const gateway = await startApiGateway(createApiHandler(deps), options.port);
+    const gateway = await startApiGateway(apiFunction as never, runner, options.port);
     stoppers.push(gateway.close);
     const poller = startSqsPoller(sqs, createReloadHandler(deps), {
       queueUrl,

@@ -5,7 +5,6 @@ import { taskError, taskFinishedAt, taskStatus } from '../domain/coverage.js';
 import { NotFoundError, ReloadFailedError, VaasError, ValidationError } from '../domain/errors.js';
 import type { Task } from '../domain/model.js';
 import { renderVcl } from '../domain/vcl.js';
-import type { TaskWaiter } from '../ports.js';
 import type { ChangeDeps, ChangeResult } from '../services/changes.js';
 import { loadClusterConfig } from '../services/cluster-config.js';
 import {
@@ -18,33 +17,59 @@ import {
 import { logger } from '../shared/logger.js';
 import { json, parseJsonBody, prefersAsync, problem } from './http.js';
 import { matchRoute, type Route } from './routes.js';
+import { isSyncAction, type SaveOutcome, type SyncAction, toProxyEvent } from './sync.js';
 
-export interface ApiDeps extends ChangeDeps {
-  waiter: TaskWaiter;
+export type ApiDeps = ChangeDeps;
+type ApiEvent = APIGatewayProxyEvent | SyncAction;
+type ApiResult = APIGatewayProxyResult | SaveOutcome;
+
+/** A saved change whose caller waits for the reload; the state machine does the waiting. */
+interface PendingChange {
+  taskId: string;
+  successResponse: APIGatewayProxyResult;
+  acceptedResponse: APIGatewayProxyResult;
 }
 
-/** Builds the API Gateway (REST, proxy integration) handler around its dependencies. */
+/**
+ * Builds the API function. It takes two kinds of events: API Gateway proxy events (reads, and
+ * writes sent straight to the function) and the two actions of the sync-request state machine,
+ * which runs every write that API Gateway receives: `save` and `finish`.
+ */
 export function createApiHandler(deps: ApiDeps) {
-  const handle = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-    logger.appendKeys({ requestId: event.requestContext?.requestId });
-    try {
-      const route = matchRoute(event.httpMethod, event.path);
-      return await dispatch(deps, route, event);
-    } catch (error) {
-      return errorResponse(error, event.path);
+  const handle = async (event: ApiEvent): Promise<ApiResult> => {
+    if (!isSyncAction(event)) {
+      const result = await handleRequest(deps, event);
+      // Without the state machine nothing waits, so a synchronous write answers 202 here.
+      return isPending(result) ? result.acceptedResponse : result;
     }
+    if (event.action === 'finish') return finishResponse(deps, event.taskId, event.successResponse);
+
+    const result = await handleRequest(deps, toProxyEvent(event.request));
+    return isPending(result) ? { wait: true, ...result } : { wait: false, response: result };
   };
 
-  return middy<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>(handle).use(
-    injectLambdaContext(logger, { resetKeys: true }),
-  );
+  return middy<ApiEvent, ApiResult, Error, Context>(handle).use(injectLambdaContext(logger, { resetKeys: true }));
+}
+
+async function handleRequest(deps: ApiDeps, event: APIGatewayProxyEvent) {
+  logger.appendKeys({ requestId: event.requestContext?.requestId });
+  try {
+    const route = matchRoute(event.httpMethod, event.path);
+    return await dispatch(deps, route, event);
+  } catch (error) {
+    return errorResponse(error, event.path);
+  }
+}
+
+function isPending(result: APIGatewayProxyResult | PendingChange): result is PendingChange {
+  return 'successResponse' in result;
 }
 
 async function dispatch(
   deps: ApiDeps,
   route: Route,
   event: APIGatewayProxyEvent,
-): Promise<APIGatewayProxyResult> {
+): Promise<APIGatewayProxyResult | PendingChange> {
   const method = event.httpMethod.toUpperCase();
 
   switch (route.name) {
@@ -54,50 +79,60 @@ async function dispatch(
       return json(200, await renderClusterVcl(deps, route.id, event.queryStringParameters?.server));
     case 'collection':
       if (method === 'GET') return json(200, { items: await listResources(deps, route.kind) });
-      return respondToChange(deps, event, 201, await createResource(deps, route.kind, parseJsonBody(event)));
+      return respondToChange(event, 201, await createResource(deps, route.kind, parseJsonBody(event)));
     case 'item':
       if (method === 'GET') return json(200, await getResource(deps, route.kind, route.id));
       if (method === 'PATCH') {
         return respondToChange(
-          deps,
           event,
           200,
           await updateResource(deps, route.kind, route.id, parseJsonBody(event)),
         );
       }
-      return respondToChange(deps, event, 204, await deleteResource(deps, route.kind, route.id));
+      return respondToChange(event, 204, await deleteResource(deps, route.kind, route.id));
   }
 }
 
 /**
- * Answers a saved change. Without `Prefer: respond-async` the caller waits until every affected
- * cluster reloaded; a wait that times out answers 202, because the change is saved but not known
- * to be live, and a success status would be a false promise.
+ * Answers a saved change. With `Prefer: respond-async`, or when no cluster is affected, the answer
+ * is final now. Otherwise the caller waits until every affected cluster reloaded: the result
+ * carries both possible answers, the success and the 202 for a wait that runs out, because the
+ * change is saved but not known to be live then, and a success status would be a false promise.
  */
-async function respondToChange(
-  deps: ApiDeps,
+function respondToChange(
   event: APIGatewayProxyEvent,
   successStatus: number,
   result: ChangeResult<object | undefined>,
-): Promise<APIGatewayProxyResult> {
+): APIGatewayProxyResult | PendingChange {
   const { resource, task } = result;
   if (!task) return json(successStatus, resource);
 
   logger.info('change queued', { taskId: task.id, clusters: Object.keys(task.clusters) });
   if (prefersAsync(event)) return accepted(resource, task.id, true);
+  return {
+    taskId: task.id,
+    successResponse: json(successStatus, resource),
+    acceptedResponse: accepted(resource, task.id, false),
+  };
+}
 
-  const waited = await deps.waiter.wait(task.id);
-  if (waited.outcome === 'timedOut') return accepted(resource, task.id, false);
+/** Builds the final answer of a synchronous write once its task finished. */
+async function finishResponse(
+  deps: ApiDeps,
+  taskId: string,
+  successResponse: APIGatewayProxyResult,
+): Promise<APIGatewayProxyResult> {
+  const task = await requireTask(deps, taskId);
+  const resource = successResponse.body ? (JSON.parse(successResponse.body) as object) : undefined;
+  if (task.pendingCount > 0) return accepted(resource, taskId, false);
+  if (taskStatus(task) !== 'failed') return successResponse;
 
-  const finished = await requireTask(deps, task.id);
-  if (taskStatus(finished) === 'failed') {
-    throw new ReloadFailedError(
-      `the change was saved, but reloading failed: ${taskError(finished) ?? 'unknown error'}`,
-      task.id,
-      resource,
-    );
-  }
-  return json(successStatus, resource);
+  const error = new ReloadFailedError(
+    `the change was saved, but reloading failed: ${taskError(task) ?? 'unknown error'}`,
+    taskId,
+    resource,
+  );
+  return problem(error, `/v1/tasks/${taskId}`);
 }
 
 function accepted(resource: object | undefined, taskId: string, preferenceApplied: boolean) {

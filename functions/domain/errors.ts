@@ -10,6 +10,12 @@ export interface FieldProblem {
 export class VaasError extends Error {
   readonly statusCode: number = 500;
   readonly title: string = 'Internal Server Error';
+
+  constructor(message?: string) {
+    super(message);
+    // Logs and stack traces show the subclass, for example ClusterReloadError.
+    this.name = new.target.name;
+  }
 }
 
 export class BadRequestError extends VaasError {

@@ -1,0 +1,186 @@
+import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import {
+  AccessLogFormat,
+  AuthorizationType,
+  EndpointType,
+  type IModel,
+  type IRequestValidator,
+  type IResource,
+  JsonSchemaType,
+  JsonSchemaVersion,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  RequestValidator,
+  ResponseType,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+
+export interface VaasRestApiProps {
+  /** The API function (functions/api/lambda.ts), reached through a Lambda proxy integration. */
+  handler: IFunction;
+  /** Integration timeout of every method; the synchronous wait must end before it. */
+  integrationTimeout: Duration;
+  /** Steady-state requests per second and burst size of the stage, for all callers together. */
+  throttling: { rateLimit: number; burstLimit: number };
+  /**
+   * Creates the account-wide role that API Gateway needs to write access and execution logs.
+   * Set it to false when the account has that role already.
+   */
+  createAccountLogsRole: boolean;
+}
+
+/**
+ * The REST API. Every method requires IAM (SigV4) authorization, so AWS SDK scripts and roles
+ * with `execute-api:Invoke` on the API call it directly.
+ *
+ * Request body limit: the API function rejects bodies larger than 1 MiB with 413 and a
+ * problem+json body (MAX_BODY_BYTES in functions/api/http.ts). API Gateway has no setting for a
+ * smaller limit; its own REST payload quota is 10 MB.
+ */
+export class VaasRestApi extends Construct {
+  readonly api: RestApi;
+
+  constructor(scope: Construct, id: string, props: VaasRestApiProps) {
+    super(scope, id);
+
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR });
+    this.api = new RestApi(this, 'Api', {
+      description: 'vaas control plane API',
+      endpointTypes: [EndpointType.REGIONAL],
+      defaultMethodOptions: { authorizationType: AuthorizationType.IAM },
+      cloudWatchRole: props.createAccountLogsRole,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      deployOptions: {
+        stageName: 'prod',
+        throttlingRateLimit: props.throttling.rateLimit,
+        throttlingBurstLimit: props.throttling.burstLimit,
+        accessLogDestination: new LogGroupLogDestination(accessLogs),
+        accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
+        loggingLevel: MethodLoggingLevel.ERROR,
+        // Request and response bodies stay out of the execution log.
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+      },
+    });
+    addProblemResponses(this.api);
+
+    const validator = new RequestValidator(this, 'Validator', {
+      restApi: this.api,
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const jsonObject = this.api.addModel('JsonObject', {
+      contentType: 'application/json',
+      schema: { schema: JsonSchemaVersion.DRAFT4, title: 'JsonObject', type: JsonSchemaType.OBJECT },
+    });
+
+    // One proxy resource carries every route; functions/api/routes.ts matches the path.
+    const proxy = this.api.root.addResource('{proxy+}');
+    const readIntegration = new LambdaIntegration(props.handler, {
+      timeout: props.integrationTimeout,
+      allowTestInvoke: false,
+    });
+    proxy.addMethod('GET', readIntegration, {
+      requestValidator: validator,
+      requestParameters: { 'method.request.path.proxy': true },
+    });
+    addWriteMethods(proxy, {
+      handler: props.handler,
+      timeout: props.integrationTimeout,
+      validator,
+      bodyModel: jsonObject,
+    });
+
+    suppressNagFindings(this.api);
+  }
+}
+
+export interface WriteMethodOptions {
+  handler: IFunction;
+  timeout: Duration;
+  validator: IRequestValidator;
+  /** Model that POST and PATCH bodies must match; DELETE has no body. */
+  bodyModel: IModel;
+}
+
+/**
+ * Adds POST, PATCH and DELETE, the methods that change configuration and may wait for the reload.
+ * They share one Lambda proxy integration for now. Moving them to a Step Functions
+ * StartSyncExecution integration changes only this function.
+ */
+export function addWriteMethods(resource: IResource, options: WriteMethodOptions): void {
+  const integration = new LambdaIntegration(options.handler, { timeout: options.timeout, allowTestInvoke: false });
+  const requestParameters = { 'method.request.path.proxy': true };
+
+  for (const method of ['POST', 'PATCH']) {
+    resource.addMethod(method, integration, {
+      requestValidator: options.validator,
+      requestParameters,
+      requestModels: { 'application/json': options.bodyModel },
+    });
+  }
+  resource.addMethod('DELETE', integration, { requestValidator: options.validator, requestParameters });
+}
+
+/**
+ * Makes API Gateway's own errors (denied signature, throttling, invalid body, integration
+ * timeout) problem+json bodies (RFC 9457) like the handler's. The gateway templates cannot see the
+ * status code, so these bodies carry no `status` member; the HTTP status line still has it.
+ */
+function addProblemResponses(api: RestApi): void {
+  const template =
+    '{"type":"about:blank","title":"$context.error.responseType",' +
+    '"detail":$context.error.messageString,"requestId":"$context.requestId"}';
+
+  for (const [id, type] of [
+    ['Default4xx', ResponseType.DEFAULT_4XX],
+    ['Default5xx', ResponseType.DEFAULT_5XX],
+  ] as const) {
+    api.addGatewayResponse(id, {
+      type,
+      responseHeaders: { 'Content-Type': "'application/problem+json'" },
+      templates: { 'application/json': template },
+    });
+  }
+}
+
+function suppressNagFindings(api: RestApi): void {
+  NagSuppressions.addResourceSuppressions(
+    api,
+    [
+      {
+        id: 'AwsSolutions-COG4',
+        reason:
+          'Callers are AWS principals (SDK scripts, roles, CI), so methods use IAM (SigV4) authorization ' +
+          'instead of a Cognito user pool.',
+      },
+      {
+        id: 'AwsSolutions-APIG3',
+        reason:
+          'Every request must carry a valid SigV4 signature of a principal in this account and the stage ' +
+          'is throttled; a WAF web ACL would add a fixed monthly cost for no additional caller check.',
+      },
+    ],
+    true,
+  );
+  if (api.node.tryFindChild('CloudWatchRole')) {
+    NagSuppressions.addResourceSuppressions(
+      api.node.findChild('CloudWatchRole'),
+      [
+        {
+          id: 'AwsSolutions-IAM4',
+          reason:
+            'AmazonAPIGatewayPushToCloudWatchLogs is the policy that API Gateway documents for its ' +
+            'account-level logging role; API Gateway creates the log groups itself, so their names are not known here.',
+          appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
+        },
+      ],
+      true,
+    );
+  }
+}

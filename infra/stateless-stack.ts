@@ -1,0 +1,256 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { SecurityGroup, Subnet, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { type SyncWaitSettings, syncWaitDefinition } from '../functions/statemachine/sync-wait.js';
+import { RELOAD_FAILURES_METRIC, VaasAlarms } from './alarms.js';
+import { awsDocumentArn, TABLE_ACTIONS, vaasFunction } from './functions.js';
+import { VaasRestApi } from './rest-api.js';
+
+/** Sync wait: one read of the task a second, 20 reads, so the execution ends after at most 25 s. */
+export const SYNC_WAIT_SETTINGS: Omit<SyncWaitSettings, 'tableName'> = { pollSeconds: 1, maxPolls: 20 };
+
+/** API Gateway's default maximum integration timeout for REST APIs. */
+export const API_INTEGRATION_TIMEOUT = Duration.seconds(29);
+
+/**
+ * The reload function's timeout. A reload makes up to four agent requests one after another
+ * (list, load, use, discard), each allowed AGENT_REQUEST_TIMEOUT_MS.
+ */
+export const RELOAD_FUNCTION_TIMEOUT = Duration.minutes(2);
+const AGENT_REQUEST_TIMEOUT_MS = 25_000;
+
+/** The reconciler runs every minute and must finish before the next run starts. */
+const RECONCILE_FUNCTION_TIMEOUT = Duration.seconds(50);
+
+export const DEFAULT_RELOAD_MAX_CONCURRENCY = 5;
+export const API_THROTTLING = { rateLimit: 50, burstLimit: 100 };
+
+export interface ReloadNetwork {
+  vpcId: string;
+  subnetIds: string[];
+  /** Empty means CDK creates a security group that allows all outbound traffic. */
+  securityGroupIds: string[];
+}
+
+export interface StatelessStackProps extends StackProps {
+  table: ITable;
+  taskQueue: IQueue;
+  deadLetterQueue: IQueue;
+  agentToken: ISecret;
+  taskQueueVisibilityTimeout: Duration;
+  /** Puts the reload function into these subnets so it reaches agents on private addresses. */
+  reloadNetwork?: ReloadNetwork;
+  reloadMaxConcurrency?: number;
+  alarmTopicArn?: string;
+  /** See VaasRestApiProps.createAccountLogsRole; defaults to true. */
+  createApiGatewayLogsRole?: boolean;
+}
+
+/** The handlers, the API, the state machine and the alarms; it holds no data of its own. */
+export class StatelessStack extends Stack {
+  readonly apiFunction: NodejsFunction;
+  readonly reloadFunction: NodejsFunction;
+  readonly reconcileFunction: NodejsFunction;
+  readonly syncWait: StateMachine;
+  readonly restApi: VaasRestApi;
+  readonly alarms: VaasAlarms;
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    assertVisibilityTimeout(props.taskQueueVisibilityTimeout, RELOAD_FUNCTION_TIMEOUT);
+    const definition = syncWaitDefinition({ tableName: props.table.tableName, ...SYNC_WAIT_SETTINGS });
+    assertSyncWaitEndsFirst(definition.TimeoutSeconds, API_INTEGRATION_TIMEOUT);
+
+    this.syncWait = this.createSyncWait(definition, props.table);
+
+    const shared = { VAAS_TABLE_NAME: props.table.tableName, VAAS_QUEUE_URL: props.taskQueue.queueUrl };
+    this.apiFunction = vaasFunction(this, 'ApiFunction', {
+      entry: 'functions/api/lambda.ts',
+      serviceName: 'vaas-api',
+      timeout: API_INTEGRATION_TIMEOUT,
+      memorySize: 512,
+      environment: { ...shared, VAAS_SYNC_STATE_MACHINE_ARN: this.syncWait.stateMachineArn },
+    });
+    this.reloadFunction = vaasFunction(this, 'ReloadFunction', {
+      entry: 'functions/reload/lambda.ts',
+      serviceName: 'vaas-reload',
+      timeout: RELOAD_FUNCTION_TIMEOUT,
+      memorySize: 512,
+      environment: {
+        ...shared,
+        POWERTOOLS_METRICS_NAMESPACE: RELOAD_FAILURES_METRIC.namespace,
+        VAAS_AGENT_TOKEN_SECRET_ARN: props.agentToken.secretArn,
+        VAAS_AGENT_TIMEOUT_MS: String(AGENT_REQUEST_TIMEOUT_MS),
+      },
+      network: props.reloadNetwork && this.importNetwork(props.reloadNetwork),
+    });
+    this.reconcileFunction = vaasFunction(this, 'ReconcileFunction', {
+      entry: 'functions/reconcile/lambda.ts',
+      serviceName: 'vaas-reconcile',
+      timeout: RECONCILE_FUNCTION_TIMEOUT,
+      memorySize: 256,
+      environment: { ...shared, VAAS_RETRY_AFTER_SECONDS: '300' },
+    });
+
+    this.grantAccess(props);
+    this.connectReloadQueue(props);
+    new Rule(this, 'ReconcileSchedule', {
+      description: 'Runs the vaas reconciler every minute',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      // A missed run is not retried: the next one starts a minute later.
+      targets: [new LambdaFunction(this.reconcileFunction, { retryAttempts: 0 })],
+    });
+
+    this.restApi = new VaasRestApi(this, 'RestApi', {
+      handler: this.apiFunction,
+      integrationTimeout: API_INTEGRATION_TIMEOUT,
+      throttling: API_THROTTLING,
+      createAccountLogsRole: props.createApiGatewayLogsRole ?? true,
+    });
+    this.alarms = new VaasAlarms(this, 'Alarms', props);
+
+    new CfnOutput(this, 'ApiUrl', { value: this.restApi.api.url });
+    new CfnOutput(this, 'SyncWaitStateMachineArn', { value: this.syncWait.stateMachineArn });
+  }
+
+  private createSyncWait(definition: ReturnType<typeof syncWaitDefinition>, table: ITable): StateMachine {
+    const logGroup = new LogGroup(this, 'SyncWaitLogs', { retention: RetentionDays.ONE_MONTH });
+    const stateMachine = new StateMachine(this, 'SyncWait', {
+      stateMachineType: StateMachineType.EXPRESS,
+      definitionBody: DefinitionBody.fromString(JSON.stringify(definition)),
+      // Express executions keep no history; this log is the only record of each state transition.
+      logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: false },
+    });
+    stateMachine.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }));
+
+    NagSuppressions.addResourceSuppressions(
+      stateMachine,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Step Functions log delivery actions (logs:CreateLogDelivery and related) support no resource-level ' +
+            'permissions, so CDK grants them on "*".',
+          appliesTo: ['Resource::*'],
+        },
+        {
+          id: 'AwsSolutions-SF2',
+          reason:
+            'X-Ray tracing is off because no other vaas component traces; the execution log at level ALL ' +
+            'records every state transition.',
+        },
+      ],
+      true,
+    );
+    return stateMachine;
+  }
+
+  private importNetwork(network: ReloadNetwork) {
+    // Explicit ids instead of Vpc.fromLookup, so that synth needs no AWS credentials.
+    const vpc = Vpc.fromVpcAttributes(this, 'ReloadVpc', {
+      vpcId: network.vpcId,
+      availabilityZones: this.availabilityZones,
+    });
+    const subnets = network.subnetIds.map((subnetId) => Subnet.fromSubnetId(this, `ReloadSubnet-${subnetId}`, subnetId));
+    const securityGroups = network.securityGroupIds.map((groupId) =>
+      SecurityGroup.fromSecurityGroupId(this, `ReloadSecurityGroup-${groupId}`, groupId, { mutable: false }),
+    );
+    return { vpc, subnets, securityGroups };
+  }
+
+  private grantAccess(props: StatelessStackProps): void {
+    const tableAccess = new PolicyStatement({ actions: TABLE_ACTIONS, resources: [props.table.tableArn] });
+    const sendTasks = new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.taskQueue.queueArn] });
+
+    this.apiFunction.addToRolePolicy(tableAccess);
+    this.apiFunction.addToRolePolicy(sendTasks);
+    this.syncWait.grantStartSyncExecution(this.apiFunction);
+
+    this.reconcileFunction.addToRolePolicy(tableAccess);
+    this.reconcileFunction.addToRolePolicy(sendTasks);
+
+    this.reloadFunction.addToRolePolicy(tableAccess);
+    this.reloadFunction.addToRolePolicy(
+      new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.agentToken.secretArn] }),
+    );
+    this.grantRunShellScript();
+  }
+
+  /**
+   * Lets the reload function run AWS-RunShellScript on EC2 instances tagged `vaas:managed=true`.
+   * The tag condition uses `ssm:resourceTag/…`, the key that the Systems Manager user guide gives
+   * for restricting Run Command by instance tags; it would not match the document, so the
+   * document has its own statement.
+   */
+  private grantRunShellScript(): void {
+    const instances = this.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    this.reloadFunction.addToRolePolicy(
+      new PolicyStatement({ actions: ['ssm:SendCommand'], resources: [awsDocumentArn(this, 'AWS-RunShellScript')] }),
+    );
+    this.reloadFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [instances],
+        conditions: { StringEquals: { 'ssm:resourceTag/vaas:managed': 'true' } },
+      }),
+    );
+    // GetCommandInvocation has no resource type in IAM, so it can only be granted on "*".
+    this.reloadFunction.addToRolePolicy(new PolicyStatement({ actions: ['ssm:GetCommandInvocation'], resources: ['*'] }));
+
+    NagSuppressions.addResourceSuppressions(
+      this.reloadFunction.role ?? this.reloadFunction,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Instances are registered through the API at run time, so SendCommand names every instance and the ' +
+            'ssm:resourceTag/vaas:managed=true condition selects the allowed ones. ssm:GetCommandInvocation ' +
+            'supports no resource-level permissions, so it needs "*".',
+          appliesTo: ['Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*', 'Resource::*'],
+        },
+      ],
+      true,
+    );
+  }
+
+  private connectReloadQueue(props: StatelessStackProps): void {
+    this.reloadFunction.addEventSource(
+      new SqsEventSource(props.taskQueue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: props.reloadMaxConcurrency ?? DEFAULT_RELOAD_MAX_CONCURRENCY,
+      }),
+    );
+  }
+}
+
+/** Throws at synth time when the queue could redeliver a message that a function is still processing. */
+export function assertVisibilityTimeout(visibilityTimeout: Duration, functionTimeout: Duration): void {
+  if (visibilityTimeout.toSeconds() < 6 * functionTimeout.toSeconds()) {
+    throw new Error(
+      `task queue visibility timeout ${visibilityTimeout.toSeconds()} s is below 6 × the reload function ` +
+        `timeout (${functionTimeout.toSeconds()} s); raise TASK_QUEUE_VISIBILITY_TIMEOUT in infra/stateful-stack.ts`,
+    );
+  }
+}
+
+/** Throws at synth time when API Gateway could cut off a synchronous wait before it ends. */
+export function assertSyncWaitEndsFirst(waitTimeoutSeconds: number, integrationTimeout: Duration): void {
+  if (waitTimeoutSeconds >= integrationTimeout.toSeconds()) {
+    throw new Error(
+      `sync wait timeout ${waitTimeoutSeconds} s must be below the API integration timeout ` +
+        `${integrationTimeout.toSeconds()} s; lower SYNC_WAIT_SETTINGS in infra/stateless-stack.ts`,
+    );
+  }
+}
