@@ -1,10 +1,10 @@
 // HTTP API of the agent that runs beside one varnishd and drives it through the admin port.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { VarnishUnavailableError, VclCompileError } from '../functions/domain/errors.js';
 import { CliStatus, VarnishAdminClient } from './admin-client.js';
+import { HttpProblem, type Reply, readJsonBody, sendError, sendJson } from './http.js';
 
 export interface AgentServerOptions {
   /** Bearer token that every request except `GET /v1/health` must carry. */
@@ -23,37 +23,13 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const VCL_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,99}$/;
 const VCL_NAME_RULE =
   'must start with a letter and contain only letters, digits, _ and -, at most 100 characters';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const VAAS_PREFIX = 'vaas-';
 
-/** RFC 9110 reason phrases that differ from Node's STATUS_CODES, which still uses RFC 7231's. */
-const NEWER_REASON_PHRASES: Record<number, string> = {
-  413: 'Content Too Large',
-  422: 'Unprocessable Content',
-};
-
-/** An error that maps to one problem+json response. */
-class HttpProblem extends Error {
-  constructor(
-    readonly status: number,
-    detail: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(detail);
-  }
-
-  /** The reason phrase, which RFC 9457 recommends as the title for the problem type `about:blank`. */
-  get title(): string {
-    return NEWER_REASON_PHRASES[this.status] ?? STATUS_CODES[this.status] ?? 'Error';
-  }
-}
-
 type Handler = (request: IncomingMessage, body: () => Promise<Record<string, unknown>>) => Promise<Reply>;
-type Reply = { status: number; body?: unknown };
 
 export async function startAgentServer(options: AgentServerOptions): Promise<AgentServer> {
   const logger = options.logger ?? new Logger({ serviceName: 'vaas-agent' });
@@ -265,37 +241,6 @@ function isAuthorized(header: string | undefined, tokenDigest: Buffer): boolean 
   return timingSafeEqual(sha256(match[1]), tokenDigest);
 }
 
-async function readJsonBody(request: IncomingMessage): Promise<Record<string, unknown>> {
-  const contentType = request.headers['content-type'];
-  if (contentType !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(contentType)) {
-    throw new HttpProblem(415, 'the body must be application/json');
-  }
-  if (Number(request.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-    throw new HttpProblem(413, `the body exceeds ${MAX_BODY_BYTES} bytes`);
-  }
-
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      throw new HttpProblem(413, `the body exceeds ${MAX_BODY_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new HttpProblem(400, 'the body is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new HttpProblem(400, 'the body must be a JSON object');
-  }
-  return parsed as Record<string, unknown>;
-}
-
 function validName(value: unknown): string {
   if (typeof value !== 'string' || !VCL_NAME.test(value)) {
     throw fieldProblem('name', VCL_NAME_RULE);
@@ -305,61 +250,6 @@ function validName(value: unknown): string {
 
 function fieldProblem(field: string, message: string): HttpProblem {
   return new HttpProblem(422, `${field}: ${message}`, { errors: [{ field, message }] });
-}
-
-function sendError(response: ServerResponse, error: unknown, logger: Logger, requestId: string): void {
-  let problem: HttpProblem;
-  if (error instanceof HttpProblem) {
-    problem = error;
-  } else if (error instanceof VclCompileError) {
-    problem = new HttpProblem(422, error.message);
-  } else if (error instanceof VarnishUnavailableError) {
-    problem = new HttpProblem(502, error.message);
-    logger.error('varnishd admin command failed', { requestId, error: error.message });
-  } else {
-    problem = new HttpProblem(500, 'the agent failed to handle the request');
-    logger.error('request failed', {
-      requestId,
-      error: error instanceof Error ? error.stack : String(error),
-    });
-  }
-
-  if (typeof problem.extra.allow === 'string') {
-    response.setHeader('Allow', problem.extra.allow);
-  }
-
-  // A request body left unread (a 413, or a route that never reads it) must not be parsed as the
-  // next request on this connection, so the connection closes after the response.
-  if (!response.req.complete) {
-    response.setHeader('Connection', 'close');
-    response.once('finish', () => response.req.destroy());
-  }
-
-  const { allow: _allow, ...extra } = problem.extra;
-  const body = {
-    type: 'about:blank',
-    title: problem.title,
-    status: problem.status,
-    detail: problem.message,
-    ...extra,
-  };
-  sendJson(response, { status: problem.status, body }, 'application/problem+json');
-}
-
-function sendJson(response: ServerResponse, reply: Reply, contentType = 'application/json'): void {
-  if (response.headersSent) {
-    return;
-  }
-  if (reply.body === undefined) {
-    response.writeHead(reply.status).end();
-    return;
-  }
-  const payload = JSON.stringify(reply.body);
-  response.writeHead(reply.status, {
-    'Content-Type': contentType,
-    'Content-Length': Buffer.byteLength(payload),
-  });
-  response.end(payload);
 }
 
 function pathOf(request: IncomingMessage): string {

@@ -1,7 +1,7 @@
 // CDK app of vaas: `npx cdk synth` or `npx cdk deploy --all` (cdk.json runs this file with tsx).
 // Context values are listed in docs/deploy.md.
 import { pathToFileURL } from 'node:url';
-import { App, Aspects } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { StatefulStack } from './stateful-stack.js';
 import { type ReloadNetwork, StatelessStack } from './stateless-stack.js';
@@ -32,9 +32,9 @@ export function buildVaasApp(app: App): VaasStacks {
     alarmTopicArn: readMatching(app, 'alarmTopicArn', /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$/),
     createApiGatewayLogsRole: readBoolean(app, 'createApiGatewayLogsRole'),
   });
-  stateless.addDependency(stateful);
+  stateless.addStackDependency(stateful);
 
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   return { stateful, stateless };
 }
 

@@ -1,11 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import { type Duration, Stack } from 'aws-cdk-lib';
+import { type Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, ISubnet, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -71,29 +70,24 @@ export function vaasFunction(scope: Construct, id: string, props: VaasFunctionPr
     }),
   });
 
-  NagSuppressions.addResourceSuppressions(fn, [
-    {
-      id: 'AwsSolutions-L1',
-      reason:
-        'Pinned to nodejs22.x because the test suite and the local runtime run on Node 22 (the node@22 ' +
-        'devDependency); raise both together.',
-    },
-  ]);
+  Validations.of(fn).acknowledge({
+    id: 'AwsSolutions-L1',
+    reason:
+      'Pinned to nodejs22.x because the test suite and the local runtime run on Node 22 (the node@22 ' +
+      'devDependency); raise both together.',
+  });
   return fn;
 }
 
 /** Grants the ENI permissions that Lambda needs to attach a function to a VPC. */
 function addVpcAccess(role: Role): void {
   role.addManagedPolicy(ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));
-  NagSuppressions.addResourceSuppressions(role, [
-    {
-      id: 'AwsSolutions-IAM4',
-      reason:
-        'AWSLambdaVPCAccessExecutionRole is the policy that Lambda documents for VPC functions; its ' +
-        'network interface actions need "*" because Lambda creates the interfaces at run time.',
-      appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole'],
-    },
-  ]);
+  Validations.of(role).acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+    reason:
+      'AWSLambdaVPCAccessExecutionRole is the policy that Lambda documents for VPC functions; its ' +
+      'network interface actions need "*" because Lambda creates the interfaces at run time.',
+  });
 }
 
 /** The DynamoDB actions that the adapters in functions/adapters use, and nothing else. */

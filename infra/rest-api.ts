@@ -1,4 +1,4 @@
-import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
   AuthorizationType,
@@ -17,7 +17,6 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
 export interface VaasRestApiProps {
@@ -150,37 +149,28 @@ function addProblemResponses(api: RestApi): void {
 }
 
 function suppressNagFindings(api: RestApi): void {
-  NagSuppressions.addResourceSuppressions(
-    api,
-    [
-      {
-        id: 'AwsSolutions-COG4',
-        reason:
-          'Callers are AWS principals (SDK scripts, roles, CI), so methods use IAM (SigV4) authorization ' +
-          'instead of a Cognito user pool.',
-      },
-      {
-        id: 'AwsSolutions-APIG3',
-        reason:
-          'Every request must carry a valid SigV4 signature of a principal in this account and the stage ' +
-          'is throttled; a WAF web ACL would add a fixed monthly cost for no additional caller check.',
-      },
-    ],
-    true,
+  Validations.of(api).acknowledge(
+    {
+      id: 'AwsSolutions-COG4',
+      reason:
+        'Callers are AWS principals (SDK scripts, roles, CI), so methods use IAM (SigV4) authorization ' +
+        'instead of a Cognito user pool.',
+    },
+    {
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'Every request must carry a valid SigV4 signature of a principal in this account and the stage ' +
+        'is throttled; a WAF web ACL would add a fixed monthly cost for no additional caller check.',
+    },
   );
-  if (api.node.tryFindChild('CloudWatchRole')) {
-    NagSuppressions.addResourceSuppressions(
-      api.node.findChild('CloudWatchRole'),
-      [
-        {
-          id: 'AwsSolutions-IAM4',
-          reason:
-            'AmazonAPIGatewayPushToCloudWatchLogs is the policy that API Gateway documents for its ' +
-            'account-level logging role; API Gateway creates the log groups itself, so their names are not known here.',
-          appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
-        },
-      ],
-      true,
-    );
+
+  const logsRole = api.node.tryFindChild('CloudWatchRole');
+  if (logsRole) {
+    Validations.of(logsRole).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason:
+        'AmazonAPIGatewayPushToCloudWatchLogs is the policy that API Gateway documents for its account-level ' +
+        'logging role; API Gateway creates the log groups itself, so their names are not known here.',
+    });
   }
 }

@@ -57,6 +57,10 @@ export async function processClusterBatch(
       servers: config.servers,
       renderFor: (server) => renderVcl(config, server),
       transport: deps.transport,
+      log: {
+        info: (message, attributes = {}) => log.info(message, attributes),
+        warn: (message, attributes = {}) => log.warn(message, attributes),
+      },
     });
 
     await deps.clusterState.recordApplied(clusterId, targetSeq, finishedAt());
