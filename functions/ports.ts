@@ -54,7 +54,7 @@ export interface EntityByKind {
   backend: Backend;
 }
 
-/** Configuration entities. Every read is strongly consistent, so a reload sees all saved changes. */
+/** Store of configuration entities. Every read is strongly consistent, so a reload reads all saved changes. */
 export interface ConfigStore {
   get<K extends EntityKind>(kind: K, id: string): Promise<EntityByKind[K] | undefined>;
   list<K extends EntityKind>(kind: K): Promise<EntityByKind[K][]>;

@@ -12,7 +12,7 @@ type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchRespons
 
 export interface PollerOptions {
   queueUrl: string;
-  /** Receive loops running at once; each one holds at most one batch. */
+  /** Receive loops running at once. Each loop processes one batch at a time. */
   concurrency: number;
   /** How long a failed message stays hidden before it is delivered again, in seconds. */
   retryDelaySeconds: number;

@@ -31,7 +31,9 @@ export function createLocalSyncRunner(
   settings: Omit<SyncRequestSettings, 'apiFunctionArn'> & { pollMs: number },
 ): SyncRunner {
   const definition = syncRequestDefinition({ ...settings, apiFunctionArn: 'vaas-api-local' });
-  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+  const machine = new StateMachine(definition as never, {
+    validationOptions: { checkArn: true, checkPaths: true },
+  });
 
   return {
     async run(request, context) {
@@ -47,7 +49,11 @@ export function createLocalSyncRunner(
 
       const execution = machine.run(request as never, {
         overrides: {
-          taskResourceLocalHandlers: { [SAVE_STATE]: invoke, [FINISH_STATE]: invoke, [GET_TASK_STATE]: getItem },
+          taskResourceLocalHandlers: {
+            [SAVE_STATE]: invoke,
+            [FINISH_STATE]: invoke,
+            [GET_TASK_STATE]: getItem,
+          },
           waitTimeOverrides: { [WAIT_STATE]: settings.pollMs },
         },
       });

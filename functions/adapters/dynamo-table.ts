@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 
-// One table holds everything, keyed by `pk` and `sk`. Configuration entities share one partition
+// One table contains everything, keyed by `pk` and `sk`. Configuration entities share one partition
 // per kind (`pk` = kind, `sk` = id), so a reload lists them with strongly consistent queries on
 // the base table: a GSI read could miss a change saved just before the task.
 // NOTE: one partition per kind caps writes to a kind at about 1,000 items a second, far above

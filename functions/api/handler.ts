@@ -39,7 +39,7 @@ export function createApiHandler(deps: ApiDeps) {
   const handle = async (event: ApiEvent): Promise<ApiResult> => {
     if (!isSyncAction(event)) {
       const result = await handleRequest(deps, event);
-      // Without the state machine nothing waits, so a synchronous write answers 202 here.
+      // Without the state machine nothing waits, so a synchronous write returns 202 here.
       return isPending(result) ? result.acceptedResponse : result;
     }
     if (event.action === 'finish') return finishResponse(deps, event.taskId, event.successResponse);
@@ -48,7 +48,9 @@ export function createApiHandler(deps: ApiDeps) {
     return isPending(result) ? { wait: true, ...result } : { wait: false, response: result };
   };
 
-  return middy<ApiEvent, ApiResult, Error, Context>(handle).use(injectLambdaContext(logger, { resetKeys: true }));
+  return middy<ApiEvent, ApiResult, Error, Context>(handle).use(
+    injectLambdaContext(logger, { resetKeys: true }),
+  );
 }
 
 async function handleRequest(deps: ApiDeps, event: APIGatewayProxyEvent) {
@@ -94,9 +96,9 @@ async function dispatch(
 }
 
 /**
- * Answers a saved change. With `Prefer: respond-async`, or when no cluster is affected, the answer
+ * Builds the response to a saved change. With `Prefer: respond-async`, or when no cluster is affected, the response
  * is final now. Otherwise the caller waits until every affected cluster reloaded: the result
- * carries both possible answers, the success and the 202 for a wait that runs out, because the
+ * carries both possible responses, the success and the 202 for a wait that runs out, because the
  * change is saved but not known to be live then, and a success status would be a false promise.
  */
 function respondToChange(
@@ -116,7 +118,7 @@ function respondToChange(
   };
 }
 
-/** Builds the final answer of a synchronous write once its task finished. */
+/** Builds the final response to a synchronous write once its task finished. */
 async function finishResponse(
   deps: ApiDeps,
   taskId: string,

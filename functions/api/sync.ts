@@ -17,10 +17,15 @@ export interface SyncRequest {
   prefer: string;
 }
 
-/** What the state machine does after the save: answer now, or wait for the task first. */
+/** The state machine's next step after the save: respond now, or wait for the task first. */
 export type SaveOutcome =
   | { wait: false; response: APIGatewayProxyResult }
-  | { wait: true; taskId: string; successResponse: APIGatewayProxyResult; acceptedResponse: APIGatewayProxyResult };
+  | {
+      wait: true;
+      taskId: string;
+      successResponse: APIGatewayProxyResult;
+      acceptedResponse: APIGatewayProxyResult;
+    };
 
 /** The events that the state machine sends to the API function. */
 export type SyncAction =

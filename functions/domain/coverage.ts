@@ -1,6 +1,6 @@
 import type { Task, TaskStatus } from './model.js';
 
-/** What a cluster's batch of queued task parts needs: which are already live and which need a reload. */
+/** The split of a cluster's queued task parts into those already live and those that need a reload. */
 export interface BatchPlan<T extends { seq: number }> {
   /** Parts whose change the cluster applied already: they succeed without a reload. */
   covered: T[];

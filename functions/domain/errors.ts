@@ -1,5 +1,5 @@
 // Typed errors that the API maps to problem+json responses (RFC 9457) by their statusCode. The
-// title is the HTTP reason phrase, as RFC 9457 asks for the default problem type `about:blank`.
+// title is the HTTP reason phrase, which RFC 9457 recommends for the default problem type `about:blank`.
 
 export interface FieldProblem {
   /** JSON pointer-like path of the field, for example `clusters.0`. */
@@ -82,7 +82,7 @@ export class VclCompileError extends VaasError {
   override readonly title = 'Unprocessable Content';
 }
 
-/** An agent or varnishd could not be reached, or answered with an unexpected status. */
+/** An agent or varnishd could not be reached, or returned an unexpected status. */
 export class VarnishUnavailableError extends VaasError {
   override readonly statusCode = 502;
   override readonly title = 'Bad Gateway';

@@ -20,9 +20,9 @@ export interface ChangeResult<T> {
 /**
  * Saves a change, then queues one task for the clusters whose VCL it affects.
  *
- * An outbox entry is written before the save and removed once the task is queued, so a crash at
- * any step leaves a trace that the reconciler finishes: a change that was saved always gets a
- * reload, even when the caller saw an error.
+ * An outbox entry is written before the save and removed once the task is queued. A crash at any
+ * step leaves that entry behind, and the reconciler finishes its task. So a saved change always
+ * gets a reload, even when the caller received an error.
  */
 export async function commitChange<T>(
   deps: ChangeDeps,
@@ -51,7 +51,7 @@ export async function commitChange<T>(
 /**
  * Gives each cluster of a task the next seq of that cluster, stores the task and sends one
  * message per cluster. The seq is taken after the change was saved, so a reload that reads a
- * cluster's changeSeq first and the configuration second always sees the change.
+ * cluster's changeSeq first and the configuration second always reads the change.
  */
 export async function queueTask(
   deps: ChangeDeps,

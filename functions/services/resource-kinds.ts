@@ -13,7 +13,7 @@ import {
 } from '../domain/model.js';
 import type { ConfigStore, EntityByKind, EntityKind } from '../ports.js';
 
-/** How the API validates, shows and relates one kind of resource. */
+/** Validation, presentation and references of one kind of resource. */
 export interface KindSpec<K extends EntityKind> {
   schema: z.ZodType;
   /** Builds the stored entity from validated input. */
@@ -106,7 +106,7 @@ const backend: KindSpec<'backend'> = {
 
 export const KINDS: { [K in EntityKind]: KindSpec<K> } = { cluster, server, director, backend };
 
-/** The API's view of a cluster: its ordering counters stay internal. */
+/** Returns the API's view of a cluster, without its internal ordering counters. */
 export function clusterView(record: ClusterRecord): Cluster {
   return {
     id: record.id,

@@ -1,7 +1,7 @@
 // The Express state machine behind every write (POST, PATCH, DELETE). API Gateway starts it with
-// StartSyncExecution, so no Lambda runs while a synchronous caller waits for the reload: the
-// machine invokes the API function to save the change (milliseconds), polls the task in
-// DynamoDB, and invokes the function once more to build the final response. CDK deploys this
+// StartSyncExecution, so no Lambda runs while a synchronous caller waits for the reload. The
+// machine invokes the API function to save the change (milliseconds) and polls the task in
+// DynamoDB. Then it invokes the function once more to build the final response. CDK deploys this
 // definition and the local runtime runs the same object with aws-local-stepfunctions.
 
 export interface SyncRequestSettings {
@@ -19,7 +19,7 @@ export const GET_TASK_STATE = 'GetTask';
 export const WAIT_STATE = 'WaitForReload';
 export const FINISH_STATE = 'BuildResponse';
 
-/** The response the machine returns when saving failed before it could say what happened. */
+/** The response the machine returns when the save step failed and its outcome is unknown. */
 export const SAVE_FAILED_RESPONSE = {
   statusCode: 500,
   headers: { 'Content-Type': 'application/problem+json' },
@@ -27,7 +27,8 @@ export const SAVE_FAILED_RESPONSE = {
     type: 'about:blank',
     title: 'Internal Server Error',
     status: 500,
-    detail: 'the request failed while saving; the change may or may not be saved, so read the resource before retrying',
+    detail:
+      'the request failed while saving; the change may or may not be saved, so read the resource before retrying',
   }),
 };
 
@@ -52,7 +53,14 @@ export function syncRequestDefinition(settings: SyncRequestSettings) {
         ...invoke({ action: 'save', 'request.$': '$' }),
         OutputPath: '$.Payload',
         // Only a throttled invoke is retried: any other error may come after the save ran.
-        Retry: [{ ErrorEquals: ['Lambda.TooManyRequestsException'], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2 }],
+        Retry: [
+          {
+            ErrorEquals: ['Lambda.TooManyRequestsException'],
+            IntervalSeconds: 1,
+            MaxAttempts: 3,
+            BackoffRate: 2,
+          },
+        ],
         Catch: [{ ErrorEquals: ['States.ALL'], Next: 'SaveFailed' }],
         Next: 'NeedsWait',
       },
@@ -101,7 +109,7 @@ export function syncRequestDefinition(settings: SyncRequestSettings) {
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'TimedOut' }],
         End: true,
       },
-      // The change is saved but not known to be live: answer 202 so the caller polls the task.
+      // The change is saved but not known to be live, so the response is 202 and the caller polls the task.
       TimedOut: { Type: 'Pass', OutputPath: '$.acceptedResponse', End: true },
     },
   };
