@@ -51,7 +51,9 @@ export function readReloadNetwork(app: App): ReloadNetwork | undefined {
     return undefined;
   }
   if (subnetIds.length === 0) {
-    throw new Error('context vpcId needs subnetIds: pass -c subnetIds=subnet-...,subnet-... (private subnets)');
+    throw new Error(
+      'context vpcId needs subnetIds: pass -c subnetIds=subnet-...,subnet-... (private subnets)',
+    );
   }
   return { vpcId, subnetIds, securityGroupIds };
 }

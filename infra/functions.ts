@@ -1,9 +1,10 @@
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Duration, Stack, Validations } from 'aws-cdk-lib';
+import { type Duration, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, ISubnet, IVpc } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -20,19 +21,23 @@ export interface VaasFunctionProps {
   timeout: Duration;
   memorySize: number;
   environment: Record<string, string>;
+  /** Project files copied next to index.mjs in the bundle, for example a script the handler reads. */
+  bundledFiles?: string[];
   network?: { vpc: IVpc; subnets: ISubnet[]; securityGroups: ISecurityGroup[] };
 }
 
 /**
- * Creates one handler as a NodejsFunction: bundled by the local esbuild into one ESM file (AWS SDK
- * included, so the deployed SDK is the tested one), arm64, with its own log group and a role that
- * may write only to that log group. Callers add the function's other permissions.
+ * Creates one handler as an arm64 NodejsFunction with its own log group. Its role may write only
+ * to that log group, and callers add the function's other permissions.
  */
 export function vaasFunction(scope: Construct, id: string, props: VaasFunctionProps): NodejsFunction {
   const logGroup = new LogGroup(scope, `${id}Logs`, { retention: RetentionDays.ONE_MONTH });
   const role = new Role(scope, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
   role.addToPolicy(
-    new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+    new PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn],
+    }),
   );
   if (props.network) addVpcAccess(role);
 
@@ -53,16 +58,7 @@ export function vaasFunction(scope: Construct, id: string, props: VaasFunctionPr
       NODE_OPTIONS: '--enable-source-maps',
       ...props.environment,
     },
-    bundling: {
-      format: OutputFormat.ESM,
-      target: 'node22',
-      minify: true,
-      sourceMap: true,
-      mainFields: ['module', 'main'],
-      externalModules: [],
-      // Bundled CommonJS dependencies call require(), which an ES module has no binding for.
-      banner: "import { createRequire as vaasCreateRequire } from 'node:module'; const require = vaasCreateRequire(import.meta.url);",
-    },
+    bundling: bundlingOptions(props.bundledFiles ?? []),
     ...(props.network && {
       vpc: props.network.vpc,
       vpcSubnets: { subnets: props.network.subnets },
@@ -79,9 +75,36 @@ export function vaasFunction(scope: Construct, id: string, props: VaasFunctionPr
   return fn;
 }
 
+/**
+ * Bundles the handler with the local esbuild into one ESM file. The AWS SDK is bundled too, so
+ * the deployed SDK is the version the tests ran with.
+ */
+function bundlingOptions(bundledFiles: string[]): BundlingOptions {
+  return {
+    format: OutputFormat.ESM,
+    target: 'node22',
+    minify: true,
+    sourceMap: true,
+    mainFields: ['module', 'main'],
+    externalModules: [],
+    logLevel: LogLevel.WARNING,
+    // Bundled CommonJS dependencies call require(), which an ES module has no binding for.
+    banner:
+      "import { createRequire as vaasCreateRequire } from 'node:module'; const require = vaasCreateRequire(import.meta.url);",
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (inputDir, outputDir) =>
+        bundledFiles.map((file) => `cp "${inputDir}/${file}" "${outputDir}/${basename(file)}"`),
+    },
+  };
+}
+
 /** Grants the ENI permissions that Lambda needs to attach a function to a VPC. */
 function addVpcAccess(role: Role): void {
-  role.addManagedPolicy(ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));
+  role.addManagedPolicy(
+    ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'),
+  );
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
     reason:
@@ -98,8 +121,3 @@ export const TABLE_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:Query',
 ];
-
-/** Returns the ARN of an AWS-owned SSM document, which has no account in its ARN. */
-export function awsDocumentArn(scope: Construct, documentName: string): string {
-  return Stack.of(scope).formatArn({ service: 'ssm', account: '', resource: 'document', resourceName: documentName });
-}

@@ -113,7 +113,10 @@ export interface WriteMethodOptions {
  * StartSyncExecution integration changes only this function.
  */
 export function addWriteMethods(resource: IResource, options: WriteMethodOptions): void {
-  const integration = new LambdaIntegration(options.handler, { timeout: options.timeout, allowTestInvoke: false });
+  const integration = new LambdaIntegration(options.handler, {
+    timeout: options.timeout,
+    allowTestInvoke: false,
+  });
   const requestParameters = { 'method.request.path.proxy': true };
 
   for (const method of ['POST', 'PATCH']) {

@@ -14,7 +14,7 @@ export const TASK_QUEUE_VISIBILITY_TIMEOUT = Duration.minutes(12);
 export const MAX_RECEIVE_COUNT = 5;
 
 /**
- * Everything that holds data: the table, the task queues and the agent token. Each resource is
+ * Everything that stores data: the table, the task queues and the agent token. Each resource is
  * retained when the stack or the resource is deleted, and the stateless stack only references
  * them, so removing the stateless stack never touches data.
  */

@@ -31,10 +31,15 @@
 #   --staged UPLOAD_ID       Reads the parts that `stage` stored instead of stdin, then removes them.
 #   --parts N                Number of staged parts.
 #
-# Exit status: 0 done; 64 invalid usage, name or VCL; 65 the VCL does not compile (the compiler's
-# message on stdout); 66 no VCL with that name is loaded; 67 a VCL with that name is loaded
-# already; 69 varnishadm failed or varnishd refused the command; 70 the VCL payload is damaged or
-# cannot be stored; 75 the deadline given with --not-after has passed.
+# Exit status:
+#   0   done
+#   64  invalid usage, name or VCL
+#   65  the VCL does not compile; the compiler's message is on stdout
+#   66  no VCL with that name is loaded
+#   67  a VCL with that name is loaded already
+#   69  varnishadm failed, or varnishd rejected the command
+#   70  the VCL payload is damaged, or it cannot be stored
+#   75  the deadline given with --not-after has passed, so nothing was changed
 #
 # Nothing from the arguments is evaluated: names are checked against [A-Za-z][A-Za-z0-9_-]* before
 # use, and every expansion is quoted.
@@ -204,8 +209,8 @@ read_vcl() {
   fi
 }
 
-# varnishd ends a vcl.inline heredoc wherever the marker is followed by a line break, even in the
-# middle of a line, and a cut VCL may still compile. So the marker must not occur in the VCL at all.
+# varnishd 7.1.1 ends a vcl.inline heredoc wherever the marker is followed by a line break, even in
+# the middle of a line, and the cut VCL may still compile. So the marker must not occur in the VCL.
 vcl_inline_command() {
   marker=$(random_marker)
   while grep -F -q -- "$marker" "$work/vcl"; do
@@ -287,7 +292,7 @@ do_load() {
 }
 
 # Discards every `vaas-` VCL except NAME whose status is `available`. A discard that varnishd
-# refuses (status 300, for example a VCL still in use) leaves that VCL for the next use.
+# rejects (status 300, for example a VCL still in use) leaves that VCL for the next use.
 discard_older() {
   list_vcls | tr '{' '\n' | sed -n 's/^"name":"\([A-Za-z0-9_-]*\)","status":"available"}.*/\1/p' \
     >"$work/candidates"

@@ -20,7 +20,7 @@ export const ScriptExit = {
   expired: 75,
 } as const;
 
-/** How varnishadm on the host reaches varnishd: its work directory, or its admin address and secret. */
+/** Admin endpoint of varnishd for varnishadm on the host: its work directory, or its admin address and secret file. */
 export type AdminTarget = { workDir: string } | { address: string; secretFile: string };
 
 /** The outcome of one command, as GetCommandInvocation reports it. */
@@ -44,17 +44,17 @@ export interface ScriptAgentOptions {
   /** Names the host in error messages, for example `instance i-0123456789abcdef0`. */
   target: string;
   admin?: AdminTarget | undefined;
-  /** Seconds one command may take; the script refuses to start after that much time. */
+  /** Maximum seconds for one command. apply-vcl.sh exits without changes when it starts later. */
   timeoutSeconds: number;
-  /** Largest JSON size of one commands parameter, in bytes. Default DEFAULT_MAX_COMMAND_BYTES. */
+  /** Maximum JSON size of one commands parameter, in bytes. Default DEFAULT_MAX_COMMAND_BYTES. */
   maxCommandBytes?: number | undefined;
-  /** Directory on the host for VCL parts; default the script's /var/lib/vaas-ssm/staging. */
+  /** Directory on the host for VCL parts. Default: /var/lib/vaas-ssm/staging, set in apply-vcl.sh. */
   stagingDir?: string | undefined;
   now?: (() => Date) | undefined;
 }
 
 /**
- * Largest JSON size of the commands parameter. SSM documents may hold 64 KB, and that quota also
+ * Maximum JSON size of the commands parameter. SSM documents may hold 64 KB, and that quota also
  * counts the parameters given at run time (CreateDocument API reference, Content). The margin is for
  * the AWS-RunShellScript document itself and the other parameters.
  * NOTE: the margin is an estimate; AWS does not document how it counts the parameters.
@@ -109,7 +109,10 @@ export function createScriptAgent(options: ScriptAgentOptions, run: CommandRunne
         result = await call(loadArgs, payload);
       } else {
         const uploadId = randomBytes(12).toString('hex');
-        const parts = splitPayload(payload, maxBytes - commandBytes(commandsFor(['stage', uploadId, '999999'], [])));
+        const parts = splitPayload(
+          payload,
+          maxBytes - commandBytes(commandsFor(['stage', uploadId, '999999'], [])),
+        );
         for (const [index, part] of parts.entries()) {
           expectOk(`stage part ${index} of ${name}`, await call(['stage', uploadId, String(index)], part));
         }

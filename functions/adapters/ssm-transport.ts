@@ -2,8 +2,8 @@
 // EC2 instance and waits for its result. Servers with an agentUrl keep the HTTP agent transport.
 import {
   CancelCommandCommand,
-  type GetCommandInvocationCommandOutput,
   GetCommandInvocationCommand,
+  type GetCommandInvocationCommandOutput,
   SendCommandCommand,
   type SSMClient,
   waitUntilCommandExecuted,
@@ -14,36 +14,47 @@ import type { VarnishAgent, VarnishTransport } from '../ports.js';
 import { type AdminTarget, type CommandResult, createScriptAgent, readApplyVclScript } from './ssm-script.js';
 
 export type { AdminTarget, CommandResult, CommandRunner, ScriptAgentOptions } from './ssm-script.js';
-export { buildRunShellScriptCommands, createScriptAgent, readApplyVclScript, ScriptExit } from './ssm-script.js';
+export {
+  buildRunShellScriptCommands,
+  createScriptAgent,
+  readApplyVclScript,
+  ScriptExit,
+} from './ssm-script.js';
 
 export const RUN_SHELL_SCRIPT_DOCUMENT = 'AWS-RunShellScript';
 
-/** Smallest TimeoutSeconds that the SendCommand API accepts. */
+/**
+ * Lower bound for the TimeoutSeconds of SendCommand.
+ * NOTE: 30 is the minimum that SendCommand is assumed to accept; no source checked here states it.
+ */
 const MIN_DELIVERY_TIMEOUT_SECONDS = 30;
+
+const DEFAULT_POLL_DELAY_SECONDS = { min: 1, max: 5 };
 
 export interface SsmTransportOptions {
   client: SSMClient;
   /**
-   * Seconds that one command may take from SendCommand to its result. The same value is the
-   * command's executionTimeout on the host and the deadline after which the script refuses to start.
+   * Maximum seconds from SendCommand to the command's result. The same value is the command's
+   * executionTimeout on the host, and apply-vcl.sh exits without changes when it starts later.
    * A VCL load compiles C, so allow tens of seconds.
    */
   timeoutSeconds: number;
-  /** How varnishadm reaches varnishd on the hosts; default: varnishadm's own default instance. */
+  /** Admin endpoint of varnishd on the hosts; default: the instance that varnishadm finds by itself. */
   admin?: AdminTarget;
-  /** Smallest and largest pause between GetCommandInvocation polls, in seconds. Default 1 and 5. */
+  /** Minimum and maximum pause between GetCommandInvocation polls, in seconds. Default 1 and 5. */
   pollDelaySeconds?: { min: number; max: number };
-  /** Largest JSON size of the commands parameter, in bytes; larger VCL travels in parts. */
+  /** Maximum JSON size of the commands parameter, in bytes. A larger VCL travels in parts. */
   maxCommandBytes?: number;
   /** Directory on the hosts where VCL parts wait for the load. */
   stagingDir?: string;
-  /** Text of apply-vcl.sh; default: read by readApplyVclScript() on first use. */
+  /** Text of apply-vcl.sh. Default: read by readApplyVclScript() on first use. */
   script?: string;
   now?: () => Date;
 }
 
-/** Returns a transport for servers that have an instanceId. */
+/** Returns a transport for servers that have an instanceId. Throws RangeError for invalid timeouts. */
 export function createSsmTransport(options: SsmTransportOptions): VarnishTransport {
+  checkTimeouts(options);
   let script = options.script;
   const scriptText = () => {
     script ??= readApplyVclScript();
@@ -72,7 +83,10 @@ export function createSsmTransport(options: SsmTransportOptions): VarnishTranspo
 }
 
 /** Picks the SSM transport for servers with an instanceId and the agent transport for those with an agentUrl. */
-export function createRoutingTransport(transports: { agent: VarnishTransport; ssm: VarnishTransport }): VarnishTransport {
+export function createRoutingTransport(transports: {
+  agent: VarnishTransport;
+  ssm: VarnishTransport;
+}): VarnishTransport {
   return (server: Server): VarnishAgent => {
     if (server.instanceId !== undefined) {
       return transports.ssm(server);
@@ -82,6 +96,19 @@ export function createRoutingTransport(transports: { agent: VarnishTransport; ss
     }
     return unreachableAgent(`server ${server.id} has neither agentUrl nor instanceId: set one of them`);
   };
+}
+
+/** Checks what the SDK waiter requires: 0 < min ≤ max poll delay, and min delay < timeoutSeconds. */
+function checkTimeouts(options: SsmTransportOptions): void {
+  const delay = options.pollDelaySeconds ?? DEFAULT_POLL_DELAY_SECONDS;
+  if (!(delay.min > 0 && delay.max >= delay.min)) {
+    throw new RangeError(`invalid pollDelaySeconds ${JSON.stringify(delay)}: expected 0 < min <= max`);
+  }
+  if (!(options.timeoutSeconds > delay.min)) {
+    throw new RangeError(
+      `invalid timeoutSeconds ${options.timeoutSeconds}: must exceed the minimum poll delay of ${delay.min} s`,
+    );
+  }
 }
 
 /** Sends one AWS-RunShellScript command to one instance and waits for its result. */
@@ -106,14 +133,16 @@ async function runOverSsm(
     );
     commandId = sent.Command?.CommandId;
   } catch (error) {
-    throw new VarnishUnavailableError(`SendCommand to instance ${instanceId} failed: ${describeError(error)}`);
+    throw new VarnishUnavailableError(
+      `SendCommand to instance ${instanceId} failed: ${describeError(error)}`,
+    );
   }
   if (!commandId) {
     throw new VarnishUnavailableError(`SendCommand to instance ${instanceId} returned no command id`);
   }
 
   const invocation = { CommandId: commandId, InstanceId: instanceId };
-  const delay = options.pollDelaySeconds ?? { min: 1, max: 5 };
+  const delay = options.pollDelaySeconds ?? DEFAULT_POLL_DELAY_SECONDS;
   try {
     const waited = await waitUntilCommandExecuted(
       { client, maxWaitTime: timeoutSeconds, minDelay: delay.min, maxDelay: delay.max },
@@ -129,7 +158,7 @@ async function runOverSsm(
     }
   }
 
-  // The waiter throws for Failed, Cancelled and TimedOut; the invocation tells which and why.
+  // The waiter throws for Failed, Cancelled and TimedOut, so read the invocation for its status and output.
   try {
     return resultOf(await client.send(new GetCommandInvocationCommand(invocation)));
   } catch (error) {
@@ -149,12 +178,15 @@ function resultOf(output: GetCommandInvocationCommandOutput): CommandResult {
   };
 }
 
-/** Cancels a command that did not finish in time, so that it cannot run later; failures only matter less. */
+/**
+ * Cancels a command that did not finish in time, so that it cannot start later. A failed cancel is
+ * ignored because apply-vcl.sh --not-after also stops a late start.
+ */
 async function cancelQuietly(client: SSMClient, commandId: string, instanceId: string): Promise<void> {
   try {
     await client.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] }));
   } catch {
-    // The script's --not-after deadline stops a late start even when the cancel fails.
+    // Ignored: see above.
   }
 }
 

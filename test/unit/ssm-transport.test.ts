@@ -14,14 +14,14 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { VarnishUnavailableError, VclCompileError } from '../../functions/domain/errors.js';
-import type { Server } from '../../functions/domain/model.js';
 import {
   createRoutingTransport,
   createSsmTransport,
   RUN_SHELL_SCRIPT_DOCUMENT,
   type SsmTransportOptions,
 } from '../../functions/adapters/ssm-transport.js';
+import { VarnishUnavailableError, VclCompileError } from '../../functions/domain/errors.js';
+import type { Server } from '../../functions/domain/model.js';
 import type { VarnishAgent, VarnishTransport } from '../../functions/ports.js';
 
 const SCRIPT = readFileSync(new URL('../../agent/ssm/apply-vcl.sh', import.meta.url), 'utf8');
@@ -187,7 +187,9 @@ describe('createSsmTransport', () => {
     const use = agentFor().useVcl('vaas-next');
 
     await expect(use).rejects.toThrow(VarnishUnavailableError);
-    await expect(use).rejects.toThrow(`use vaas-next on instance ${INSTANCE_ID} failed: SSM status Failed (Undeliverable)`);
+    await expect(use).rejects.toThrow(
+      `use vaas-next on instance ${INSTANCE_ID} failed: SSM status Failed (Undeliverable)`,
+    );
   });
 
   it('maps a script failure with its stderr', async () => {
@@ -249,6 +251,14 @@ describe('createSsmTransport', () => {
     expect(sentInputs()).toHaveLength(0);
   });
 
+  it('rejects a timeout below the poll delay', () => {
+    const create = () =>
+      createSsmTransport({ client, timeoutSeconds: 1, pollDelaySeconds: { min: 2, max: 5 } });
+
+    expect(create).toThrow(RangeError);
+    expect(create).toThrow('invalid timeoutSeconds 1');
+  });
+
   it('sends a large VCL in parts', async () => {
     ssm.on(GetCommandInvocationCommand).resolves(invocation({}));
     const maxCommandBytes = 24_000;
@@ -274,7 +284,12 @@ describe('createRoutingTransport', () => {
   function recordingTransport(calls: string[], label: string): VarnishTransport {
     return (server) => {
       calls.push(`${label}:${server.id}`);
-      return { listVcls: async () => [], loadVcl: async () => {}, useVcl: async () => {}, discardVcl: async () => {} };
+      return {
+        listVcls: async () => [],
+        loadVcl: async () => {},
+        useVcl: async () => {},
+        discardVcl: async () => {},
+      };
     };
   }
 
