@@ -15,7 +15,9 @@ function percentile(samples: number[], fraction: number): number {
 function report(name: string, samples: number[], unit = 'ms') {
   const p50 = percentile(samples, 0.5).toFixed(1);
   const p95 = percentile(samples, 0.95).toFixed(1);
-  console.log(`${name.padEnd(44)} n=${String(samples.length).padEnd(4)} p50=${p50} ${unit}  p95=${p95} ${unit}`);
+  console.log(
+    `${name.padEnd(44)} n=${String(samples.length).padEnd(4)} p50=${p50} ${unit}  p95=${p95} ${unit}`,
+  );
 }
 
 function benchRender() {
@@ -23,7 +25,9 @@ function benchRender() {
     const config: ClusterConfig = {
       cluster: { id: 'c', name: 'bench' },
       servers: [],
-      directors: [{ id: 'd', name: 'web', clusters: ['c'], mode: 'round_robin', router: 'url', routeExpression: '^/' }],
+      directors: [
+        { id: 'd', name: 'web', clusters: ['c'], mode: 'round_robin', router: 'url', routeExpression: '^/' },
+      ],
       backends: Array.from({ length: backendCount }, (_, index) => ({
         id: `b${String(index).padStart(5, '0')}`,
         director: 'd',
@@ -53,7 +57,11 @@ async function setUpCluster(stack: TestStack) {
       agentUrl: node.agent.url,
     });
   }
-  const director = await stack.api('POST', '/v1/directors', { name: 'web', clusters: [cluster.id], routeExpression: '^/' });
+  const director = await stack.api('POST', '/v1/directors', {
+    name: 'web',
+    clusters: [cluster.id],
+    routeExpression: '^/',
+  });
   return director.body.id as string;
 }
 
@@ -71,7 +79,8 @@ async function benchFlow() {
     const backend = (port: number) => ({ director: directorId, address: '127.0.0.1', port });
 
     const reads: number[] = [];
-    for (let index = 0; index < 200; index++) reads.push(await timed(() => stack.api('GET', '/v1/backends'), 200));
+    for (let index = 0; index < 200; index++)
+      reads.push(await timed(() => stack.api('GET', '/v1/backends'), 200));
     report('GET /v1/backends', reads);
 
     const sync: number[] = [];
@@ -86,7 +95,9 @@ async function benchFlow() {
     const burstStarted = performance.now();
     for (let index = 0; index < 100; index++) {
       const started = performance.now();
-      const response = await stack.api('POST', '/v1/backends', backend(31_000 + index), { prefer: 'respond-async' });
+      const response = await stack.api('POST', '/v1/backends', backend(31_000 + index), {
+        prefer: 'respond-async',
+      });
       async.push(performance.now() - started);
       taskIds.push(response.body.taskId);
     }

@@ -38,13 +38,6 @@ export interface TaskQueue {
   send(messages: TaskMessage[]): Promise<void>;
 }
 
-export type SyncWaitResult = { outcome: 'finished' } | { outcome: 'timedOut' };
-
-/** Waits until a task has no pending cluster, or until the wait's own timeout. */
-export interface TaskWaiter {
-  wait(taskId: string): Promise<SyncWaitResult>;
-}
-
 export type EntityKind = 'cluster' | 'server' | 'director' | 'backend';
 
 export interface EntityByKind {

@@ -21,7 +21,7 @@ export function buildVaasApp(app: App): VaasStacks {
   });
   const stateless = new StatelessStack(app, 'VaasStateless', {
     env,
-    description: 'vaas handlers, REST API, sync-wait state machine and alarms (no data)',
+    description: 'vaas handlers, REST API, sync-request state machine and alarms (no data)',
     table: stateful.table,
     taskQueue: stateful.taskQueue,
     deadLetterQueue: stateful.deadLetterQueue,

@@ -3,9 +3,6 @@ import {
   AccessLogFormat,
   AuthorizationType,
   EndpointType,
-  type IModel,
-  type IRequestValidator,
-  type IResource,
   JsonSchemaType,
   JsonSchemaVersion,
   LambdaIntegration,
@@ -17,11 +14,15 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { addWriteMethods } from './sync-integration.js';
 
 export interface VaasRestApiProps {
-  /** The API function (functions/api/lambda.ts), reached through a Lambda proxy integration. */
+  /** The API function (functions/api/lambda.ts), reached through a Lambda proxy integration for reads. */
   handler: IFunction;
+  /** The sync-request state machine that every write starts (functions/statemachine/sync-request.ts). */
+  syncRequest: IStateMachine;
   /** Integration timeout of every method; the synchronous wait must end before it. */
   integrationTimeout: Duration;
   /** Steady-state requests per second and burst size of the stage, for all callers together. */
@@ -88,8 +89,8 @@ export class VaasRestApi extends Construct {
       requestValidator: validator,
       requestParameters: { 'method.request.path.proxy': true },
     });
-    addWriteMethods(proxy, {
-      handler: props.handler,
+    addWriteMethods(this, proxy, {
+      stateMachine: props.syncRequest,
       timeout: props.integrationTimeout,
       validator,
       bodyModel: jsonObject,
@@ -97,36 +98,6 @@ export class VaasRestApi extends Construct {
 
     suppressNagFindings(this.api);
   }
-}
-
-export interface WriteMethodOptions {
-  handler: IFunction;
-  timeout: Duration;
-  validator: IRequestValidator;
-  /** Model that POST and PATCH bodies must match; DELETE has no body. */
-  bodyModel: IModel;
-}
-
-/**
- * Adds POST, PATCH and DELETE, the methods that change configuration and may wait for the reload.
- * They share one Lambda proxy integration for now. Moving them to a Step Functions
- * StartSyncExecution integration changes only this function.
- */
-export function addWriteMethods(resource: IResource, options: WriteMethodOptions): void {
-  const integration = new LambdaIntegration(options.handler, {
-    timeout: options.timeout,
-    allowTestInvoke: false,
-  });
-  const requestParameters = { 'method.request.path.proxy': true };
-
-  for (const method of ['POST', 'PATCH']) {
-    resource.addMethod(method, integration, {
-      requestValidator: options.validator,
-      requestParameters,
-      requestModels: { 'application/json': options.bodyModel },
-    });
-  }
-  resource.addMethod('DELETE', integration, { requestValidator: options.validator, requestParameters });
 }
 
 /**

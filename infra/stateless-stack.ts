@@ -11,13 +11,16 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { type SyncWaitSettings, syncWaitDefinition } from '../functions/statemachine/sync-wait.js';
+import { type SyncRequestSettings, syncRequestDefinition } from '../functions/statemachine/sync-request.js';
 import { RELOAD_FAILURES_METRIC, VaasAlarms } from './alarms.js';
 import { TABLE_ACTIONS, vaasFunction } from './functions.js';
 import { VaasRestApi } from './rest-api.js';
 
 /** Sync wait: one read of the task a second, 20 reads, so the execution ends after at most 25 s. */
-export const SYNC_WAIT_SETTINGS: Omit<SyncWaitSettings, 'tableName'> = { pollSeconds: 1, maxPolls: 20 };
+export const SYNC_WAIT_SETTINGS: Pick<SyncRequestSettings, 'pollSeconds' | 'maxPolls'> = {
+  pollSeconds: 1,
+  maxPolls: 20,
+};
 
 /** API Gateway's default maximum integration timeout for REST APIs. */
 export const API_INTEGRATION_TIMEOUT = Duration.seconds(29);
@@ -28,6 +31,8 @@ export const API_INTEGRATION_TIMEOUT = Duration.seconds(29);
  */
 export const RELOAD_FUNCTION_TIMEOUT = Duration.minutes(2);
 const AGENT_REQUEST_TIMEOUT_MS = 25_000;
+/** SSM commands of one reload run one after another (list, load, use): 3 × 30 s fits in 2 minutes. */
+const SSM_COMMAND_TIMEOUT_SECONDS = 30;
 
 /** The reconciler runs every minute and must finish before the next run starts. */
 const RECONCILE_FUNCTION_TIMEOUT = Duration.seconds(50);
@@ -61,17 +66,13 @@ export class StatelessStack extends Stack {
   readonly apiFunction: NodejsFunction;
   readonly reloadFunction: NodejsFunction;
   readonly reconcileFunction: NodejsFunction;
-  readonly syncWait: StateMachine;
+  readonly syncRequest: StateMachine;
   readonly restApi: VaasRestApi;
   readonly alarms: VaasAlarms;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
     assertVisibilityTimeout(props.taskQueueVisibilityTimeout, RELOAD_FUNCTION_TIMEOUT);
-    const definition = syncWaitDefinition({ tableName: props.table.tableName, ...SYNC_WAIT_SETTINGS });
-    assertSyncWaitEndsFirst(definition.TimeoutSeconds, API_INTEGRATION_TIMEOUT);
-
-    this.syncWait = this.createSyncWait(definition, props.table);
 
     const shared = { VAAS_TABLE_NAME: props.table.tableName, VAAS_QUEUE_URL: props.taskQueue.queueUrl };
     this.apiFunction = vaasFunction(this, 'ApiFunction', {
@@ -79,8 +80,16 @@ export class StatelessStack extends Stack {
       serviceName: 'vaas-api',
       timeout: API_INTEGRATION_TIMEOUT,
       memorySize: 512,
-      environment: { ...shared, VAAS_SYNC_STATE_MACHINE_ARN: this.syncWait.stateMachineArn },
+      environment: shared,
     });
+    const definition = syncRequestDefinition({
+      tableName: props.table.tableName,
+      apiFunctionArn: this.apiFunction.functionArn,
+      ...SYNC_WAIT_SETTINGS,
+    });
+    assertSyncWaitEndsFirst(definition.TimeoutSeconds, API_INTEGRATION_TIMEOUT);
+    this.syncRequest = this.createSyncRequest(definition, props.table);
+
     this.reloadFunction = vaasFunction(this, 'ReloadFunction', {
       entry: 'functions/reload/lambda.ts',
       serviceName: 'vaas-reload',
@@ -91,6 +100,7 @@ export class StatelessStack extends Stack {
         POWERTOOLS_METRICS_NAMESPACE: RELOAD_FAILURES_METRIC.namespace,
         VAAS_AGENT_TOKEN_SECRET_ARN: props.agentToken.secretArn,
         VAAS_AGENT_TIMEOUT_MS: String(AGENT_REQUEST_TIMEOUT_MS),
+        VAAS_SSM_TIMEOUT_SECONDS: String(SSM_COMMAND_TIMEOUT_SECONDS),
       },
       // The SSM transport sends this script with every command; it reads it from $LAMBDA_TASK_ROOT.
       bundledFiles: ['agent/ssm/apply-vcl.sh'],
@@ -115,6 +125,7 @@ export class StatelessStack extends Stack {
 
     this.restApi = new VaasRestApi(this, 'RestApi', {
       handler: this.apiFunction,
+      syncRequest: this.syncRequest,
       integrationTimeout: API_INTEGRATION_TIMEOUT,
       throttling: API_THROTTLING,
       createAccountLogsRole: props.createApiGatewayLogsRole ?? true,
@@ -122,12 +133,16 @@ export class StatelessStack extends Stack {
     this.alarms = new VaasAlarms(this, 'Alarms', props);
 
     new CfnOutput(this, 'ApiUrl', { value: this.restApi.api.url });
-    new CfnOutput(this, 'SyncWaitStateMachineArn', { value: this.syncWait.stateMachineArn });
+    new CfnOutput(this, 'SyncRequestStateMachineArn', { value: this.syncRequest.stateMachineArn });
   }
 
-  private createSyncWait(definition: ReturnType<typeof syncWaitDefinition>, table: ITable): StateMachine {
-    const logGroup = new LogGroup(this, 'SyncWaitLogs', { retention: RetentionDays.ONE_MONTH });
-    const stateMachine = new StateMachine(this, 'SyncWait', {
+  /** Creates the Express state machine that every write runs: save through the API function, then wait. */
+  private createSyncRequest(
+    definition: ReturnType<typeof syncRequestDefinition>,
+    table: ITable,
+  ): StateMachine {
+    const logGroup = new LogGroup(this, 'SyncRequestLogs', { retention: RetentionDays.ONE_MONTH });
+    const stateMachine = new StateMachine(this, 'SyncRequest', {
       stateMachineType: StateMachineType.EXPRESS,
       definitionBody: DefinitionBody.fromString(JSON.stringify(definition)),
       // Express executions keep no history; this log is the only record of each state transition.
@@ -135,6 +150,10 @@ export class StatelessStack extends Stack {
     });
     stateMachine.addToRolePolicy(
       new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [table.tableArn] }),
+    );
+    // Only the unqualified function: grantInvoke would add every version (`arn:*`) as well.
+    stateMachine.addToRolePolicy(
+      new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.apiFunction.functionArn] }),
     );
 
     Validations.of(stateMachine).acknowledge(
@@ -184,7 +203,6 @@ export class StatelessStack extends Stack {
 
     this.apiFunction.addToRolePolicy(tableAccess);
     this.apiFunction.addToRolePolicy(sendTasks);
-    this.syncWait.grantStartSyncExecution(this.apiFunction);
 
     this.reconcileFunction.addToRolePolicy(tableAccess);
     this.reconcileFunction.addToRolePolicy(sendTasks);

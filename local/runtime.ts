@@ -49,7 +49,7 @@ const LOCAL_CLIENT = { region: 'us-east-1', credentials: { accessKeyId: 'local',
 
 /**
  * Starts the whole request flow in one process: dynalite, fauxqs, the API behind a local HTTP
- * gateway, the SQS poller that feeds the reload handler, the sync-wait state machine and a
+ * gateway, the SQS poller that feeds the reload handler, the sync-request state machine and a
  * periodic reconciler. Everything listens on 127.0.0.1 only.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {

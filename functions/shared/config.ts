@@ -1,12 +1,10 @@
 // Settings that every handler reads from its environment. Endpoints follow the AWS SDK's own
-// variables (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SFN), so the same
+// variables (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_SSM), so the same
 // code talks to AWS, to LocalStack or to the local emulators.
 
 export interface VaasConfig {
   tableName: string;
   queueUrl: string;
-  /** ARN of the Express state machine that synchronous requests wait on; empty means never wait. */
-  syncStateMachineArn: string;
   /** The reload handler's bearer token for the agents; empty when the agents are reached another way. */
   agentToken: string;
   agentTimeoutMs: number;
@@ -16,7 +14,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): VaasConfig {
   return {
     tableName: required(env, 'VAAS_TABLE_NAME'),
     queueUrl: required(env, 'VAAS_QUEUE_URL'),
-    syncStateMachineArn: env.VAAS_SYNC_STATE_MACHINE_ARN ?? '',
     agentToken: env.VAAS_AGENT_TOKEN ?? '',
     agentTimeoutMs: Number(env.VAAS_AGENT_TIMEOUT_MS ?? 60_000),
   };

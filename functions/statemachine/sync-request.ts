@@ -45,8 +45,8 @@ export function syncRequestDefinition(settings: SyncRequestSettings) {
 
   return {
     Comment: 'Saves a vaas change, then waits until every affected cluster reloaded',
-    // A backstop a few seconds above the polling budget; the polls end the wait first.
-    TimeoutSeconds: settings.pollSeconds * settings.maxPolls + 15,
+    // A backstop above the polling budget, with room for the two Lambda tasks; the polls end first.
+    TimeoutSeconds: settings.pollSeconds * settings.maxPolls + 5,
     StartAt: SAVE_STATE,
     States: {
       [SAVE_STATE]: {

@@ -8,7 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMetricsObserver } from '../../functions/shared/metrics.js';
-import { syncWaitDefinition } from '../../functions/statemachine/sync-wait.js';
+import { syncRequestDefinition } from '../../functions/statemachine/sync-request.js';
 import { buildVaasApp, type VaasStacks } from '../../infra/app.js';
 import { MAX_RECEIVE_COUNT } from '../../infra/stateful-stack.js';
 import { API_INTEGRATION_TIMEOUT, StatelessStack, SYNC_WAIT_SETTINGS } from '../../infra/stateless-stack.js';
@@ -237,7 +237,7 @@ describe('IAM', () => {
   const functionRoles = ['ApiFunctionRole', 'ReloadFunctionRole', 'ReconcileFunctionRole'];
 
   it('table access is scoped to the table', () => {
-    for (const role of [...functionRoles, 'SyncWaitRole']) {
+    for (const role of [...functionRoles, 'SyncRequestRole']) {
       const statements = statementFor(statementsOf(main, role), 'dynamodb:GetItem');
       expect(statements, role).toHaveLength(1);
       expect(statements[0]?.Resource, role).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] });
@@ -258,10 +258,26 @@ describe('IAM', () => {
 
   it('StartSyncExecution is scoped to the state machine', () => {
     const [stateMachineId] = onlyResource(main.stateless, 'AWS::StepFunctions::StateMachine');
-    const statements = statementFor(statementsOf(main, 'ApiFunctionRole'), 'states:StartSyncExecution');
+    const statements = statementsOf(main, 'RestApiStartSyncExecutionRole');
     expect(statements).toHaveLength(1);
     expect(statements[0]?.Resource).toEqual({ Ref: stateMachineId });
     expect(actionsOf(statements[0] as Statement)).toEqual(['states:StartSyncExecution']);
+  });
+
+  it('API function starts no executions', () => {
+    const actions = statementsOf(main, 'ApiFunctionRole').flatMap(actionsOf);
+    expect(actions.filter((action) => action.startsWith('states:'))).toEqual([]);
+  });
+
+  it('state machine invokes only the API function', () => {
+    const [apiFunctionId] = Object.keys(main.stateless.findResources('AWS::Lambda::Function')).filter((id) =>
+      id.startsWith('ApiFunction'),
+    );
+    const statements = statementFor(statementsOf(main, 'SyncRequestRole'), 'lambda:InvokeFunction');
+    expect(statements).toHaveLength(1);
+    const resources = [statements[0]?.Resource].flat();
+    expect(resources[0]).toEqual({ 'Fn::GetAtt': [apiFunctionId, 'Arn'] });
+    expect(JSON.stringify(resources.slice(1))).not.toContain('"*"');
   });
 
   it('secret access is scoped to the agent token', () => {
@@ -302,7 +318,7 @@ describe('IAM', () => {
       'logs:PutResourcePolicy',
       'logs:UpdateLogDelivery',
     ]);
-    for (const role of [...functionRoles, 'SyncWaitRole']) {
+    for (const role of [...functionRoles, 'SyncRequestRole']) {
       for (const statement of statementsOf(main, role)) {
         if (statement.Resource !== '*') continue;
         for (const action of actionsOf(statement))
@@ -326,7 +342,11 @@ describe('API', () => {
 
   it('sync wait ends before the integration timeout', () => {
     const methods = Object.values(main.stateless.findResources('AWS::ApiGateway::Method'));
-    const waitTimeout = syncWaitDefinition({ tableName: 'vaas', ...SYNC_WAIT_SETTINGS }).TimeoutSeconds;
+    const waitTimeout = syncRequestDefinition({
+      tableName: 'vaas',
+      apiFunctionArn: 'api',
+      ...SYNC_WAIT_SETTINGS,
+    }).TimeoutSeconds;
     for (const method of methods) {
       const timeoutMs = (props(method).Integration as Json).TimeoutInMillis;
       expect(timeoutMs).toBe(API_INTEGRATION_TIMEOUT.toMilliseconds());
@@ -357,21 +377,42 @@ describe('API', () => {
   });
 });
 
-describe('sync wait state machine', () => {
+describe('sync-request state machine', () => {
   it('deploys the local definition', () => {
     const [, stateMachine] = onlyResource(main.stateless, 'AWS::StepFunctions::StateMachine');
     expect(props(stateMachine).StateMachineType).toBe('EXPRESS');
 
     const tableName = 'TABLE_NAME_FROM_STATEFUL_STACK';
+    const apiFunctionArn = 'API_FUNCTION_ARN';
+    const [apiFunctionId] = Object.keys(main.stateless.findResources('AWS::Lambda::Function')).filter((id) =>
+      id.startsWith('ApiFunction'),
+    );
     const joined = resolveReferences(props(stateMachine).DefinitionString, main.stateful) as {
       'Fn::Join': [string, unknown[]];
     };
     const parts = joined['Fn::Join'][1].map((part) => {
       if (typeof part === 'string') return part;
-      expect(part).toEqual({ Ref: tableId });
-      return tableName;
+      if (JSON.stringify(part) === JSON.stringify({ Ref: tableId })) return tableName;
+      expect(part).toEqual({ 'Fn::GetAtt': [apiFunctionId, 'Arn'] });
+      return apiFunctionArn;
     });
-    expect(parts.join('')).toBe(JSON.stringify(syncWaitDefinition({ tableName, ...SYNC_WAIT_SETTINGS })));
+    const local = syncRequestDefinition({ tableName, apiFunctionArn, ...SYNC_WAIT_SETTINGS });
+    expect(parts.join('')).toBe(JSON.stringify(local));
+  });
+
+  it('writes start it and reads reach the function', () => {
+    const methods = Object.values(main.stateless.findResources('AWS::ApiGateway::Method'));
+    for (const method of methods) {
+      const integration = props(method).Integration as Json;
+      if (props(method).HttpMethod === 'GET') {
+        expect(integration.Type).toBe('AWS_PROXY');
+        continue;
+      }
+      expect(integration.Type).toBe('AWS');
+      expect(JSON.stringify(integration.Uri)).toContain(':sync-states.states:action/StartSyncExecution');
+      expect(integration.PassthroughBehavior).toBe('NEVER');
+      expect(JSON.stringify(integration.Credentials)).toContain('RestApiStartSyncExecutionRole');
+    }
   });
 
   it('logs every execution', () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack, throughVarnish, waitForTask } from '../support/stack.js';
 
 // The whole request flow on real components: the API handler behind the local gateway, dynalite,
-// fauxqs, the sync-wait state machine in aws-local-stepfunctions, the reload handler, and two
+// fauxqs, the sync-request state machine in aws-local-stepfunctions, the reload handler, and two
 // real varnishd instances reached through their agents.
 
 let stack: TestStack;

@@ -31,7 +31,7 @@ export interface TestStack {
 }
 
 /**
- * Starts the local runtime (in-memory dynalite, fauxqs, sync-wait state machine) with a fleet of
+ * Starts the local runtime (in-memory dynalite, fauxqs, sync-request state machine) with a fleet of
  * real varnishd instances and agents. The transport is the real agent client, wrapped only to
  * count loads and to delay them on request.
  */
