@@ -189,7 +189,7 @@ export interface Director {
   timeProfile?: string;
   /** Prefer backends in the server's datacenter; use the others only while all local ones are sick. */
   preferLocalDatacenter?: boolean;
-  /** What mode `hash` hashes: the URL (the default) or a cookie's value. */
+  /** The key of mode `hash`: the URL (the default) or a cookie's value. */
   hashBy?: HashBy;
   hashCookie?: string;
 }

@@ -54,7 +54,7 @@ export function renderBackend({ identifier, backend, probe, timeProfile }: Backe
 
 /**
  * Renders vcl_init, or undefined when no director has a backend. A director split by datacenter
- * gets one object per group; unless it hashes, a `directors.fallback()` over the groups then takes
+ * gets one object per group. Unless it hashes, a `directors.fallback()` over the groups then takes
  * the director's identifier, so the local group serves while any of its backends is healthy.
  */
 export function renderInit(plans: DirectorPlan[]): string | undefined {

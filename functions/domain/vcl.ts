@@ -2,9 +2,9 @@
 //
 // VCL strings have no escapes, so a double quote or a line break in a value would end the string and
 // let the rest run as VCL. model.ts rejects such input, and the renderer checks every value again.
-// User strings appear only as quoted route values, probe URLs and backend hosts, director and probe
-// names (after a check against the name rule) inside identifiers, and the text of the cluster's
-// template, whose blocks cannot leave their subroutine (see vcl-template.ts).
+// User strings appear only in three places. Route values, probe URLs and backend hosts are quoted.
+// Director, probe and datacenter names appear inside identifiers after a check against the name
+// rule. The text of the cluster's template cannot leave its subroutines (see vcl-template.ts).
 import type { ClusterConfig, Server } from './model.js';
 import { renderBackend, renderInit, renderProbe } from './vcl-backends.js';
 import { planVcl } from './vcl-plan.js';

@@ -11,7 +11,7 @@ export async function requireExisting(config: ConfigStore, kind: EntityKind, id:
   throw new ValidationError([{ field, message: `${kind} ${id} does not exist` }]);
 }
 
-/** Checks optional references; each entry is [kind, id or undefined, field]. */
+/** Checks optional references, each given as [kind, id or undefined, field]. */
 export async function requireExistingAll(
   config: ConfigStore,
   references: [EntityKind, string | undefined, string][],
