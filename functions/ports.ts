@@ -1,7 +1,18 @@
 // Interfaces between the domain logic and the outside world. The Lambda handlers and the local
 // runtime plug in the same adapters (DynamoDB, SQS, Step Functions, the agent client), each
 // pointed at AWS or at an emulator by configuration.
-import type { Backend, ClusterRecord, Director, Server, Task } from './domain/model.js';
+import type {
+  Backend,
+  ClusterRecord,
+  Datacenter,
+  Director,
+  Probe,
+  Route,
+  Server,
+  Task,
+  TimeProfile,
+  VclTemplate,
+} from './domain/model.js';
 
 /** A VCL as Varnish lists it. */
 export interface LoadedVcl {
@@ -38,13 +49,27 @@ export interface TaskQueue {
   send(messages: TaskMessage[]): Promise<void>;
 }
 
-export type EntityKind = 'cluster' | 'server' | 'director' | 'backend';
+export type EntityKind =
+  | 'cluster'
+  | 'server'
+  | 'director'
+  | 'backend'
+  | 'datacenter'
+  | 'probe'
+  | 'timeProfile'
+  | 'route'
+  | 'vclTemplate';
 
 export interface EntityByKind {
   cluster: ClusterRecord;
   server: Server;
   director: Director;
   backend: Backend;
+  datacenter: Datacenter;
+  probe: Probe;
+  timeProfile: TimeProfile;
+  route: Route;
+  vclTemplate: VclTemplate;
 }
 
 /** Store of configuration entities. Every read is strongly consistent, so a reload reads all saved changes. */

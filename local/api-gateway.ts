@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { MAX_BODY_BYTES, problem } from '../functions/api/http.js';
 import { encodeSyncRequest } from '../functions/api/sync.js';
 import { PayloadTooLargeError } from '../functions/domain/errors.js';
+import { logger } from '../functions/shared/logger.js';
 import type { SyncRunner } from './sync-runner.js';
 
 type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -27,7 +28,7 @@ export async function startApiGateway(
   runner: SyncRunner,
   port: number,
 ): Promise<RunningGateway> {
-  const server: Server = createServer(async (request, response) => {
+  const serve = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const body = await readBody(request);
     const result =
@@ -40,6 +41,15 @@ export async function startApiGateway(
 
     response.writeHead(result.statusCode, stringHeaders(result.headers));
     response.end(result.body);
+  };
+
+  const server: Server = createServer((request, response) => {
+    // A client that aborts its upload rejects readBody; only that request may fail.
+    serve(request, response).catch((error: unknown) => {
+      logger.warn('local gateway request failed', { method: request.method, url: request.url, error });
+      if (!response.headersSent) response.writeHead(500).end();
+      else response.destroy();
+    });
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,11 @@ const COLLECTIONS: Record<string, EntityKind> = {
   servers: 'server',
   directors: 'director',
   backends: 'backend',
+  datacenters: 'datacenter',
+  probes: 'probe',
+  'time-profiles': 'timeProfile',
+  routes: 'route',
+  'vcl-templates': 'vclTemplate',
 };
 
 const ALLOWED: Record<Route['name'], string[]> = {

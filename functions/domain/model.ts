@@ -1,17 +1,28 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { Datacenter, Probe, Route, TimeProfile, VclTemplate } from './vcl-model.js';
+import { entityId } from './vcl-model.js';
+import { clusterVariables } from './vcl-template.js';
+import { cookieName, resourceName, vclRegex } from './vcl-values.js';
 
-// Every string that can reach VCL is checked here. VCL strings have no escapes, so a double quote
-// or a line break in a value would end the string early and let the rest run as VCL.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the pattern exists to reject control characters.
-const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
+export {
+  type Datacenter,
+  datacenterInput,
+  datacenterName,
+  type Probe,
+  probeInput,
+  type Route,
+  routeInput,
+  type TimeProfile,
+  timeProfileInput,
+  type VclTemplate,
+  vclTemplateInput,
+} from './vcl-model.js';
+export { resourceName } from './vcl-values.js';
 
-export const resourceName = z
-  .string()
-  .regex(
-    /^[A-Za-z][A-Za-z0-9_-]{0,47}$/,
-    'must start with a letter and contain only letters, digits, _ and -, at most 48 characters',
-  );
+// Every string that can reach VCL is checked here or in the vcl-*.ts schemas that this file uses.
+// VCL strings have no escapes, so a double quote or a line break in a value would end the string
+// early and let the rest run as VCL.
 
 export const ipAddress = z
   .string()
@@ -20,13 +31,17 @@ export const ipAddress = z
 
 export const tcpPort = z.number().int().min(1).max(65_535);
 
-export const routeExpression = z
+export const routeExpression = vclRegex;
+
+const backendTag = z
   .string()
-  .min(1)
-  .max(512)
-  .regex(NO_CONTROL_CHARS, 'must not contain control characters')
-  .regex(/^[^"]*$/, 'must not contain double quotes')
-  .refine(isCompilableRegex, 'must be a valid regular expression');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/,
+    'must contain only letters, digits, _, . and -, at most 32 characters',
+  );
+
+/** The tag that puts a backend behind canary servers. */
+export const CANARY_TAG = 'canary';
 
 export const agentUrl = z
   .string()
@@ -38,7 +53,13 @@ export const serverStatus = z.enum(['active', 'maintenance', 'disabled']);
 export const directorMode = z.enum(['round_robin', 'random', 'fallback', 'hash']);
 export const directorRouter = z.enum(['url', 'host']);
 
-export const clusterInput = z.strictObject({ name: resourceName });
+export const hashBy = z.enum(['url', 'cookie']);
+
+export const clusterInput = z.strictObject({
+  name: resourceName,
+  template: entityId.optional(),
+  variables: clusterVariables.default({}),
+});
 
 export const ec2InstanceId = z
   .string()
@@ -53,6 +74,8 @@ export const serverInput = z
     agentUrl: agentUrl.optional(),
     instanceId: ec2InstanceId.optional(),
     status: serverStatus.default('active'),
+    datacenter: entityId.optional(),
+    canary: z.boolean().default(false),
   })
   .superRefine((server, context) => {
     if ((server.agentUrl === undefined) === (server.instanceId === undefined)) {
@@ -64,29 +87,60 @@ export const serverInput = z
     }
   });
 
-export const directorInput = z.strictObject({
-  name: resourceName,
-  clusters: z.array(z.string().min(1).max(64)).max(100).default([]),
-  mode: directorMode.default('round_robin'),
-  router: directorRouter.default('url'),
-  routeExpression,
-});
+export const directorInput = z
+  .strictObject({
+    name: resourceName,
+    clusters: z.array(entityId).max(100).default([]),
+    mode: directorMode.default('round_robin'),
+    router: directorRouter.default('url'),
+    routeExpression,
+    probe: entityId.optional(),
+    timeProfile: entityId.optional(),
+    preferLocalDatacenter: z.boolean().default(false),
+    hashBy: hashBy.optional(),
+    hashCookie: cookieName.optional(),
+  })
+  .superRefine((director, context) => {
+    if (director.hashBy !== undefined && director.mode !== 'hash') {
+      context.addIssue({ code: 'custom', path: ['hashBy'], message: 'applies only to mode hash' });
+    }
+    if ((director.hashBy === 'cookie') !== (director.hashCookie !== undefined)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['hashCookie'],
+        message: 'is required with hashBy cookie, and only then',
+      });
+    }
+  });
 
 export const backendInput = z.strictObject({
-  director: z.string().min(1).max(64),
+  director: entityId,
   address: ipAddress,
   port: tcpPort,
   weight: z.number().int().min(0).max(100).default(1),
   enabled: z.boolean().default(true),
+  datacenter: entityId.optional(),
+  tags: z
+    .array(backendTag)
+    .max(16)
+    .refine((tags) => new Set(tags).size === tags.length, 'must not repeat a tag')
+    .default([]),
+  probe: entityId.optional(),
+  timeProfile: entityId.optional(),
 });
 
 export type ServerStatus = z.infer<typeof serverStatus>;
 export type DirectorMode = z.infer<typeof directorMode>;
 export type DirectorRouter = z.infer<typeof directorRouter>;
+export type HashBy = z.infer<typeof hashBy>;
 
 export interface Cluster {
   id: string;
   name: string;
+  /** Id of the VCL template whose blocks the cluster's VCL includes. */
+  template?: string;
+  /** Values for the template's placeholders. */
+  variables?: Record<string, string>;
   /** Timestamp of the newest task whose change is live on the cluster. */
   reloadTimestamp?: string;
   /** Timestamp of the task whose reload failed most recently. */
@@ -118,6 +172,9 @@ export interface Server {
   /** EC2 instance id for SSM Run Command; absent when the server has an agent. */
   instanceId?: string;
   status: ServerStatus;
+  datacenter?: string;
+  /** A canary server gets only the backends tagged `canary` of each director. */
+  canary?: boolean;
 }
 
 export interface Director {
@@ -126,7 +183,15 @@ export interface Director {
   clusters: string[];
   mode: DirectorMode;
   router: DirectorRouter;
+  /** Tried after every route, in director name order. */
   routeExpression: string;
+  probe?: string;
+  timeProfile?: string;
+  /** Prefer backends in the server's datacenter; use the others only while all local ones are sick. */
+  preferLocalDatacenter?: boolean;
+  /** The key of mode `hash`: the URL (the default) or a cookie's value. */
+  hashBy?: HashBy;
+  hashCookie?: string;
 }
 
 export interface Backend {
@@ -136,14 +201,28 @@ export interface Backend {
   port: number;
   weight: number;
   enabled: boolean;
+  datacenter?: string;
+  tags?: string[];
+  /** Overrides the director's probe for this backend. */
+  probe?: string;
+  /** Overrides the director's time profile for this backend. */
+  timeProfile?: string;
 }
 
-/** Everything that the VCL of one cluster is rendered from. */
+/**
+ * Everything that the VCL of one cluster is rendered from. The lists after `backends` are optional
+ * so that a configuration without them renders as before.
+ */
 export interface ClusterConfig {
   cluster: Cluster;
   servers: Server[];
   directors: Director[];
   backends: Backend[];
+  datacenters?: Datacenter[];
+  probes?: Probe[];
+  timeProfiles?: TimeProfile[];
+  routes?: Route[];
+  template?: VclTemplate;
 }
 
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -164,19 +243,4 @@ export interface Task {
   pendingCount: number;
   /** `change` for a write through the API; `retry` when the reconciler re-drives a cluster. */
   origin: 'change' | 'retry';
-}
-
-/**
- * Checks a regular expression with JavaScript's engine after dropping PCRE inline flags such as
- * `(?i)`, which JavaScript lacks. NOTE: varnishd compiles with PCRE2, which rejects a few
- * patterns that JavaScript accepts (a lookbehind of variable length, say); those fail at reload
- * with varnishd's message.
- */
-function isCompilableRegex(value: string): boolean {
-  try {
-    new RegExp(value.replace(/\(\?[imsxn-]+\)/g, ''));
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -13,11 +13,17 @@ export async function loadClusterConfig(
   const record = await config.get('cluster', clusterId);
   if (!record) return undefined;
 
-  const [servers, directors, backends] = await Promise.all([
-    config.list('server'),
-    config.list('director'),
-    config.list('backend'),
-  ]);
+  const [servers, directors, backends, datacenters, probes, timeProfiles, routes, template] =
+    await Promise.all([
+      config.list('server'),
+      config.list('director'),
+      config.list('backend'),
+      config.list('datacenter'),
+      config.list('probe'),
+      config.list('timeProfile'),
+      config.list('route'),
+      record.template === undefined ? undefined : config.get('vclTemplate', record.template),
+    ]);
   const clusterDirectors = directors.filter((director) => director.clusters.includes(clusterId));
   const directorIds = new Set(clusterDirectors.map((director) => director.id));
 
@@ -26,5 +32,10 @@ export async function loadClusterConfig(
     servers: servers.filter((server) => server.cluster === clusterId),
     directors: clusterDirectors,
     backends: backends.filter((backend) => directorIds.has(backend.director)),
+    datacenters,
+    probes,
+    timeProfiles,
+    routes: routes.filter((route) => route.clusters.includes(clusterId)),
+    template,
   };
 }

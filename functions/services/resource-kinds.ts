@@ -12,6 +12,13 @@ import {
   serverInput,
 } from '../domain/model.js';
 import type { ConfigStore, EntityByKind, EntityKind } from '../ports.js';
+import { datacenter, probe, route, timeProfile, vclTemplate } from './resource-kinds-settings.js';
+import {
+  checkClusterTemplate,
+  requireExisting,
+  requireExistingAll,
+  requireUnused,
+} from './resource-references.js';
 
 /** Validation, presentation and references of one kind of resource. */
 export interface KindSpec<K extends EntityKind> {
@@ -21,7 +28,10 @@ export interface KindSpec<K extends EntityKind> {
   /** The fields a client can write, used to merge a PATCH into the stored entity. */
   writable(entity: EntityByKind[K]): Record<string, unknown>;
   view(entity: EntityByKind[K]): object;
-  /** Throws ValidationError when the entity refers to something that does not exist. */
+  /**
+   * Throws ValidationError when the entity refers to something that does not exist or breaks a
+   * rule that spans resources, and ConflictError when its name is taken.
+   */
   checkReferences(config: ConfigStore, entity: EntityByKind[K]): Promise<void>;
   /** Clusters whose VCL or set of servers changes when this entity is written. */
   affectedClusters(config: ConfigStore, entity: EntityByKind[K]): Promise<string[]>;
@@ -31,12 +41,20 @@ export interface KindSpec<K extends EntityKind> {
 
 const cluster: KindSpec<'cluster'> = {
   schema: clusterInput,
-  toEntity: (id, input) => ({ id, name: input.name as string, changeSeq: 0, appliedSeq: 0 }),
-  writable: (entity) => ({ name: entity.name }),
+  toEntity: (id, input) => ({
+    id,
+    name: input.name as string,
+    template: input.template as string | undefined,
+    variables: input.variables as Record<string, string>,
+    changeSeq: 0,
+    appliedSeq: 0,
+  }),
+  writable: (entity) => ({ name: entity.name, template: entity.template, variables: entity.variables }),
   view: clusterView,
-  checkReferences: async () => {},
-  // A cluster's name is not part of its VCL, and a new cluster has no servers yet.
-  affectedClusters: async () => [],
+  checkReferences: (config, entity) => checkClusterTemplate(config, entity),
+  // A cluster's name is not part of its VCL, but its template and variables are.
+  affectedClusters: async (_config, entity) =>
+    entity.template !== undefined || Object.keys(entity.variables ?? {}).length > 0 ? [entity.id] : [],
   async beforeDelete(config, entity) {
     const servers = (await config.list('server')).filter((server) => server.cluster === entity.id);
     const directors = (await config.list('director')).filter((director) =>
@@ -48,6 +66,8 @@ const cluster: KindSpec<'cluster'> = {
           'delete the servers and remove the cluster from the directors first',
       );
     }
+    const routes = (await config.list('route')).filter((candidate) => candidate.clusters.includes(entity.id));
+    requireUnused('cluster', entity.id, { routes: routes.length });
     return [];
   },
 };
@@ -59,6 +79,7 @@ const server: KindSpec<'server'> = {
   view: (entity) => entity,
   async checkReferences(config, entity) {
     await requireExisting(config, 'cluster', entity.cluster, 'cluster');
+    await requireExistingAll(config, [['datacenter', entity.datacenter, 'datacenter']]);
   },
   // A new, moved or re-enabled server needs the cluster's VCL pushed to it.
   affectedClusters: async (_config, entity) => [entity.cluster],
@@ -75,6 +96,11 @@ const director: KindSpec<'director'> = {
     for (const [index, clusterId] of entity.clusters.entries()) {
       await requireExisting(config, 'cluster', clusterId, `clusters.${index}`);
     }
+    await requireExistingAll(config, [
+      ['probe', entity.probe, 'probe'],
+      ['timeProfile', entity.timeProfile, 'timeProfile'],
+    ]);
+    await requireRoutesServed(config, entity);
   },
   affectedClusters: async (_config, entity) => entity.clusters,
   async beforeDelete(config, entity) {
@@ -84,6 +110,8 @@ const director: KindSpec<'director'> = {
         `director ${entity.id} still has ${backends.length} backends; delete them first`,
       );
     }
+    const routes = (await config.list('route')).filter((candidate) => candidate.director === entity.id);
+    requireUnused('director', entity.id, { routes: routes.length });
     return entity.clusters;
   },
 };
@@ -95,6 +123,11 @@ const backend: KindSpec<'backend'> = {
   view: (entity) => entity,
   async checkReferences(config, entity) {
     await requireExisting(config, 'director', entity.director, 'director');
+    await requireExistingAll(config, [
+      ['datacenter', entity.datacenter, 'datacenter'],
+      ['probe', entity.probe, 'probe'],
+      ['timeProfile', entity.timeProfile, 'timeProfile'],
+    ]);
   },
   async affectedClusters(config, entity) {
     return (await config.get('director', entity.director))?.clusters ?? [];
@@ -104,20 +137,41 @@ const backend: KindSpec<'backend'> = {
   },
 };
 
-export const KINDS: { [K in EntityKind]: KindSpec<K> } = { cluster, server, director, backend };
+export const KINDS: { [K in EntityKind]: KindSpec<K> } = {
+  cluster,
+  server,
+  director,
+  backend,
+  datacenter,
+  probe,
+  timeProfile,
+  route,
+  vclTemplate,
+};
 
 /** Returns the API's view of a cluster, without its internal ordering counters. */
 export function clusterView(record: ClusterRecord): Cluster {
   return {
     id: record.id,
     name: record.name,
+    template: record.template,
+    variables: record.variables ?? {},
     reloadTimestamp: record.reloadTimestamp,
     errorTimestamp: record.errorTimestamp,
     lastError: record.lastError,
   };
 }
 
-async function requireExisting(config: ConfigStore, kind: EntityKind, id: string, field: string) {
-  if (await config.get(kind, id)) return;
-  throw new ValidationError([{ field, message: `${kind} ${id} does not exist` }]);
+/** A route sends a cluster's requests to a director, so the director must keep serving that cluster. */
+async function requireRoutesServed(config: ConfigStore, entity: Director) {
+  const routes = (await config.list('route')).filter((candidate) => candidate.director === entity.id);
+  const problems = routes.flatMap((candidate) =>
+    candidate.clusters
+      .filter((clusterId) => !entity.clusters.includes(clusterId))
+      .map((clusterId) => ({
+        field: 'clusters',
+        message: `must include cluster ${clusterId}, which route ${candidate.name} (${candidate.id}) sends here; remove it from the route first`,
+      })),
+  );
+  if (problems.length > 0) throw new ValidationError(problems);
 }
