@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { deriveAgentToken } from '../functions/domain/agent-auth.js';
 import { type AgentServer, startAgentServer } from './server.js';
 
 const MIN_TOKEN_LENGTH = 16;
@@ -19,6 +20,11 @@ Options:
                          token comes from the environment variable VAAS_AGENT_TOKEN.
                          The token must be at least ${MIN_TOKEN_LENGTH} characters long.
   --help                 print this help
+
+The token of an agent is derived from the control plane's agent key and the agent's URL, as
+registered in the server's agentUrl. Print it with:
+
+  VAAS_AGENT_TOKEN=<agent key> tsx agent/main.ts derive-token http://10.0.0.5:6085
 `;
 
 interface AgentConfig {
@@ -88,7 +94,25 @@ function readRequiredFile(option: string, path: string): Buffer {
   }
 }
 
+/** Prints the token for the agent at `agentUrl`, derived from the key in VAAS_AGENT_TOKEN. */
+function printDerivedToken(agentUrl: string | undefined): void {
+  const key = process.env.VAAS_AGENT_TOKEN?.trim();
+  if (!key || !agentUrl || !URL.canParse(agentUrl)) {
+    process.stderr.write(
+      'vaas-agent: usage: VAAS_AGENT_TOKEN=<agent key> tsx agent/main.ts derive-token URL\n',
+    );
+    process.exitCode = 2;
+    return;
+  }
+  process.stdout.write(`${deriveAgentToken(key, agentUrl)}\n`);
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'derive-token') {
+    printDerivedToken(process.argv[3]);
+    return;
+  }
+
   let config: AgentConfig | undefined;
   try {
     config = readConfig(process.argv.slice(2));

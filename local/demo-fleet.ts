@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { type AgentServer, startAgentServer } from '../agent/server.js';
+import { deriveAgentToken } from '../functions/domain/agent-auth.js';
 import { type DemoBackend, startDemoBackend } from './demo-backend.js';
-import { startVarnishd, type VarnishdInstance } from './varnishd.js';
+import { findFreePort, startVarnishd, type VarnishdInstance } from './varnishd.js';
 
 export interface FleetNode {
   varnishd: VarnishdInstance;
@@ -17,7 +18,8 @@ export interface DemoFleet {
 export interface DemoFleetOptions {
   varnishCount: number;
   backendCount: number;
-  agentToken: string;
+  /** The control plane's agent key; each agent gets the token derived from it and its URL. */
+  agentKey: string;
   /** Compile VCL with -O0: faster loads, for demos and tests only. */
   fastCompile?: boolean;
   /** First ports to use; undefined picks free ones. Varnish HTTP, then agents, then backends. */
@@ -55,14 +57,28 @@ async function startNode(options: DemoFleetOptions, index: number): Promise<Flee
     fastCompile: options.fastCompile,
   });
   try {
-    const agent = await startAgentServer({
-      token: options.agentToken,
-      admin: { host: '127.0.0.1', port: varnishd.adminPort, secret: await readFile(varnishd.secretFile) },
-      port: options.ports ? options.ports.agent + index : 0,
-    });
+    const agent = await startNodeAgent(
+      options.agentKey,
+      varnishd,
+      options.ports ? options.ports.agent + index : 0,
+    );
     return { varnishd, agent };
   } catch (error) {
     await varnishd.stop();
     throw error;
   }
+}
+
+/** Starts the agent of a node on 127.0.0.1 with the token derived for its URL; port 0 picks a free one. */
+export async function startNodeAgent(
+  agentKey: string,
+  varnishd: VarnishdInstance,
+  port: number,
+): Promise<AgentServer> {
+  const agentPort = port === 0 ? await findFreePort() : port;
+  return startAgentServer({
+    token: deriveAgentToken(agentKey, `http://127.0.0.1:${agentPort}`),
+    admin: { host: '127.0.0.1', port: varnishd.adminPort, secret: await readFile(varnishd.secretFile) },
+    port: agentPort,
+  });
 }

@@ -17,21 +17,21 @@ const demoPortBase = Number(process.env.VAAS_DEMO_PORT_BASE ?? 6081);
 
 async function main() {
   await mkdir(dataDir, { recursive: true });
-  // The agents of the demo fleet and the reload handler share a token made for this run.
-  const agentToken = process.env.VAAS_AGENT_TOKEN ?? randomBytes(24).toString('hex');
+  // The reload handler derives each demo agent's token from a key made for this run.
+  const agentKey = process.env.VAAS_AGENT_TOKEN ?? randomBytes(24).toString('hex');
 
   let fleet: DemoFleet | undefined;
   if (findVarnishd() && process.env.VAAS_DEMO !== 'off') {
     fleet = await startDemoFleet({
       varnishCount: 2,
       backendCount: 2,
-      agentToken,
+      agentKey,
       fastCompile: true,
       ports: { varnish: demoPortBase, agent: demoPortBase + 200, backend: demoPortBase + 2000 },
     });
   }
 
-  const runtime = await startLocalRuntime({ port, dataDir, agentToken }).catch(async (error) => {
+  const runtime = await startLocalRuntime({ port, dataDir, agentKey }).catch(async (error) => {
     await fleet?.stop();
     throw error;
   });

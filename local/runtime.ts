@@ -18,8 +18,8 @@ export interface LocalRuntimeOptions {
   port: number;
   /** Folder for dynalite's LevelDB files; undefined keeps the data in memory. */
   dataDir?: string;
-  /** Bearer token for the agents; required unless `transport` is given. */
-  agentToken?: string;
+  /** The key that each agent's token is derived from; required unless `transport` is given. */
+  agentKey?: string;
   transport?: VarnishTransport;
   observer?: ReloadObserver;
   /** Sync wait: pause between reads of the task and the number of reads before 202. */
@@ -71,7 +71,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
 
     const changeDeps = buildChangeDeps({ dynamo, sqs }, { tableName: TABLE_NAME, queueUrl });
     const transport =
-      options.transport ?? createAgentTransport({ token: requireToken(options), timeoutMs: 60_000 });
+      options.transport ?? createAgentTransport({ key: requireKey(options), timeoutMs: 60_000 });
     const deps = { ...changeDeps, transport, observer: options.observer };
 
     const apiFunction = createApiHandler(deps);
@@ -114,7 +114,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   }
 }
 
-function requireToken(options: LocalRuntimeOptions): string {
-  if (!options.agentToken) throw new Error('agentToken is required when no transport is given');
-  return options.agentToken;
+function requireKey(options: LocalRuntimeOptions): string {
+  if (!options.agentKey) throw new Error('agentKey is required when no transport is given');
+  return options.agentKey;
 }

@@ -1,11 +1,12 @@
 // VarnishTransport over HTTP: talks to the agent that runs beside each varnishd (agent/server.ts).
+import { deriveAgentToken } from '../domain/agent-auth.js';
 import { VarnishUnavailableError, VclCompileError } from '../domain/errors.js';
 import type { Server } from '../domain/model.js';
 import type { LoadedVcl, VarnishAgent, VarnishTransport } from '../ports.js';
 
 export interface AgentTransportOptions {
-  /** Bearer token that the agents accept. */
-  token: string;
+  /** The control plane's key; each agent's bearer token is derived from it and the agent's URL. */
+  key: string;
   /** Time allowed for one agent request, response body included. A VCL load compiles C, so allow seconds. */
   timeoutMs: number;
   /** Sent as X-Request-Id so that the agent's logs carry the caller's id. */
@@ -25,7 +26,8 @@ export function createAgentTransport(options: AgentTransportOptions): VarnishTra
           `server ${server.id} has no agentUrl, so the HTTP agent transport cannot reach it`,
         );
       }
-      return callAgent(options, agentBase(server.agentUrl), method, path, body, accepted);
+      const token = deriveAgentToken(options.key, server.agentUrl);
+      return callAgent(options, token, agentBase(server.agentUrl), method, path, body, accepted);
     };
 
     return {
@@ -63,6 +65,7 @@ export function createAgentTransport(options: AgentTransportOptions): VarnishTra
  */
 async function callAgent(
   options: AgentTransportOptions,
+  token: string,
   base: URL,
   method: string,
   path: string,
@@ -70,7 +73,7 @@ async function callAgent(
   accepted: number[] = [],
 ): Promise<Response> {
   const url = new URL(path, base);
-  const headers: Record<string, string> = { Authorization: `Bearer ${options.token}` };
+  const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
   }

@@ -27,7 +27,9 @@ export { resourceName } from './vcl-values.js';
 export const ipAddress = z
   .string()
   .max(45)
-  .refine((value) => isIP(value) !== 0, 'must be an IPv4 or IPv6 address');
+  .refine((value) => isIP(value) !== 0, 'must be an IPv4 or IPv6 address')
+  // A zone id (fe80::1%eth0) names an interface of one host, which means nothing in a fleet's VCL.
+  .refine((value) => !value.includes('%'), 'must not contain an IPv6 zone id');
 
 export const tcpPort = z.number().int().min(1).max(65_535);
 
@@ -47,7 +49,11 @@ export const agentUrl = z
   .string()
   .max(2048)
   .url()
-  .refine((value) => /^https?:\/\//.test(value), 'must be an http or https URL');
+  .refine((value) => /^https?:\/\//.test(value), 'must be an http or https URL')
+  .refine(
+    isPlainOrigin,
+    'must be an origin such as http://10.0.0.5:6085, without credentials, query or fragment',
+  );
 
 export const serverStatus = z.enum(['active', 'maintenance', 'disabled']);
 export const directorMode = z.enum(['round_robin', 'random', 'fallback', 'hash']);
@@ -243,4 +249,13 @@ export interface Task {
   pendingCount: number;
   /** `change` for a write through the API; `retry` when the reconciler re-drives a cluster. */
   origin: 'change' | 'retry';
+}
+
+/** True when the URL has no user, password, query or fragment, and no path beyond `/`. */
+function isPlainOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (
+    url.username === '' && url.password === '' && url.search === '' && url.hash === '' && url.pathname === '/'
+  );
 }

@@ -9,14 +9,14 @@ import { createMetricsObserver } from '../shared/metrics.js';
 import { buildChangeDeps } from '../shared/wiring.js';
 import { createReloadHandler } from './handler.js';
 
-// Lambda entry point of the reload worker, fed by the SQS FIFO event source. The agent token is
-// read during initialization (top-level await), once per execution environment. Servers with an
+// Lambda entry point of the reload worker, fed by the SQS FIFO event source. The agent key (each
+// agent's token is derived from it) is read during initialization (top-level await), once per execution environment. Servers with an
 // agentUrl are reached through their agent, servers with an instanceId through SSM Run Command.
 const config = readConfig();
 const deps = buildChangeDeps({ dynamo: new DynamoDBClient({}), sqs: new SQSClient({}) }, config);
-const agentToken = await loadAgentToken();
+const agentKey = await loadAgentToken();
 const transport = createRoutingTransport({
-  agent: createAgentTransport({ token: agentToken, timeoutMs: config.agentTimeoutMs }),
+  agent: createAgentTransport({ key: agentKey, timeoutMs: config.agentTimeoutMs }),
   // A reload makes up to three commands one after another (list, load, use), so three times this
   // timeout must fit in the function's timeout.
   ssm: createSsmTransport({

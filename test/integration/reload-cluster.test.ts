@@ -4,6 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AgentServer, startAgentServer } from '../../agent/server.js';
 import { createAgentTransport } from '../../functions/adapters/agent-client.js';
+import { deriveAgentToken } from '../../functions/domain/agent-auth.js';
 import type { ClusterConfig, Server, ServerStatus } from '../../functions/domain/model.js';
 import { ClusterReloadError, reloadCluster } from '../../functions/domain/reload-cluster.js';
 import { renderVcl } from '../../functions/domain/vcl.js';
@@ -16,7 +17,7 @@ if (!varnishdPath) {
   console.warn('varnishd not found on PATH or in /usr/sbin: skipping the cluster reload integration tests');
 }
 
-const TOKEN = 'reload-test-token-0123456789';
+const AGENT_KEY = 'reload-test-key-0123456789';
 const silentLogger = new Logger({ serviceName: 'vaas-agent-test', logLevel: 'SILENT' });
 
 interface Node {
@@ -28,7 +29,7 @@ interface Node {
 describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
   const nodes: Node[] = [];
   const backends: DemoBackend[] = [];
-  const transport = createAgentTransport({ token: TOKEN, timeoutMs: 20_000 });
+  const transport = createAgentTransport({ key: AGENT_KEY, timeoutMs: 20_000 });
   let closedPort: number;
   let revision = 0;
   let probes = 0;
@@ -39,9 +40,11 @@ describe.skipIf(!varnishdPath)('reloadCluster with two varnishd', () => {
     }
     for (const id of ['server-1', 'server-2']) {
       const varnishd = await startVarnishd({ fastCompile: true });
+      const agentPort = await findFreePort();
       const agent = await startAgentServer({
-        token: TOKEN,
+        token: deriveAgentToken(AGENT_KEY, `http://127.0.0.1:${agentPort}`),
         admin: { host: '127.0.0.1', port: varnishd.adminPort, secret: await readFile(varnishd.secretFile) },
+        port: agentPort,
         logger: silentLogger,
       });
       nodes.push({ varnishd, agent, server: serverFor(id, varnishd.httpPort, agent.url, 'active') });

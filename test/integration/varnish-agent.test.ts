@@ -4,6 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentServer, startAgentServer } from '../../agent/server.js';
 import { createAgentTransport } from '../../functions/adapters/agent-client.js';
+import { deriveAgentToken } from '../../functions/domain/agent-auth.js';
 import { VarnishUnavailableError, VclCompileError } from '../../functions/domain/errors.js';
 import type { Server } from '../../functions/domain/model.js';
 import { type DemoBackend, startDemoBackend } from '../../local/demo-backend.js';
@@ -14,7 +15,9 @@ if (!varnishdPath) {
   console.warn('varnishd not found on PATH or in /usr/sbin: skipping the agent integration tests');
 }
 
-const TOKEN = 'test-token-0123456789abcdef';
+const AGENT_KEY = 'test-key-0123456789abcdef';
+/** The token derived for the agent under test; set once its port is known. */
+let TOKEN = '';
 const silentLogger = new Logger({ serviceName: 'vaas-agent-test', logLevel: 'SILENT' });
 
 describe.skipIf(!varnishdPath)('agent with varnishd', () => {
@@ -26,9 +29,12 @@ describe.skipIf(!varnishdPath)('agent with varnishd', () => {
   beforeAll(async () => {
     varnishd = await startVarnishd({ fastCompile: true });
     backend = await startDemoBackend({ name: 'demo' });
+    const agentPort = await findFreePort();
+    TOKEN = deriveAgentToken(AGENT_KEY, `http://127.0.0.1:${agentPort}`);
     agent = await startAgentServer({
       token: TOKEN,
       admin: { host: '127.0.0.1', port: varnishd.adminPort, secret: await readFile(varnishd.secretFile) },
+      port: agentPort,
       logger: silentLogger,
     });
   });
@@ -293,7 +299,7 @@ describe.skipIf(!varnishdPath)('agent with varnishd', () => {
     }
 
     it('throws VclCompileError with the compiler message', async () => {
-      const transport = createAgentTransport({ token: TOKEN, timeoutMs: 10_000 });
+      const transport = createAgentTransport({ key: AGENT_KEY, timeoutMs: 10_000 });
       const load = transport(serverFor(agent.url)).loadVcl(
         uniqueName(),
         'vcl 4.1;\nsub vcl_recv { bogus; }\n',
@@ -304,7 +310,7 @@ describe.skipIf(!varnishdPath)('agent with varnishd', () => {
     });
 
     it('lists, loads and uses through the agent', async () => {
-      const agentClient = createAgentTransport({ token: TOKEN, timeoutMs: 10_000 })(serverFor(agent.url));
+      const agentClient = createAgentTransport({ key: AGENT_KEY, timeoutMs: 10_000 })(serverFor(agent.url));
       const name = uniqueName();
 
       await agentClient.loadVcl(name, routingVcl());
@@ -316,7 +322,7 @@ describe.skipIf(!varnishdPath)('agent with varnishd', () => {
 
     it('throws VarnishUnavailableError naming an unreachable agent', async () => {
       const closedPort = await findFreePort();
-      const agentClient = createAgentTransport({ token: TOKEN, timeoutMs: 2000 })(
+      const agentClient = createAgentTransport({ key: AGENT_KEY, timeoutMs: 2000 })(
         serverFor(`http://127.0.0.1:${closedPort}`),
       );
       const list = agentClient.listVcls();
@@ -326,7 +332,7 @@ describe.skipIf(!varnishdPath)('agent with varnishd', () => {
     });
 
     it('throws VarnishUnavailableError for a wrong token', async () => {
-      const agentClient = createAgentTransport({ token: 'wrong-token-0123456789', timeoutMs: 2000 })(
+      const agentClient = createAgentTransport({ key: 'wrong-key-0123456789', timeoutMs: 2000 })(
         serverFor(agent.url),
       );
 

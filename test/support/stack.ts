@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { startAgentServer } from '../../agent/server.js';
 import { createAgentTransport } from '../../functions/adapters/agent-client.js';
 import type { ReloadObserver, VarnishTransport } from '../../functions/ports.js';
-import { type DemoFleet, startDemoFleet } from '../../local/demo-fleet.js';
+import { type DemoFleet, startDemoFleet, startNodeAgent } from '../../local/demo-fleet.js';
 import { type LocalRuntime, startLocalRuntime } from '../../local/runtime.js';
 
 export interface ApiResponse {
@@ -38,11 +36,11 @@ export interface TestStack {
 export async function startTestStack(
   options: { varnishCount?: number; backendCount?: number; syncMaxPolls?: number } = {},
 ): Promise<TestStack> {
-  const agentToken = randomBytes(24).toString('hex');
+  const agentKey = randomBytes(24).toString('hex');
   const fleet = await startDemoFleet({
     varnishCount: options.varnishCount ?? 2,
     backendCount: options.backendCount ?? 2,
-    agentToken,
+    agentKey,
     fastCompile: true,
   });
 
@@ -59,7 +57,7 @@ export async function startTestStack(
 
   let loadDelayMs = 0;
   const loads: TestStack['loads'] = [];
-  const agents = createAgentTransport({ token: agentToken, timeoutMs: 30_000 });
+  const agents = createAgentTransport({ key: agentKey, timeoutMs: 30_000 });
   const transport: VarnishTransport = (server) => {
     const agent = agents(server);
     return {
@@ -100,15 +98,7 @@ export async function startTestStack(
     stopAgent: (index) => nodeAt(fleet, index).agent.close(),
     async restartAgent(index) {
       const node = nodeAt(fleet, index);
-      node.agent = await startAgentServer({
-        token: agentToken,
-        admin: {
-          host: '127.0.0.1',
-          port: node.varnishd.adminPort,
-          secret: await readFile(node.varnishd.secretFile),
-        },
-        port: node.agent.port,
-      });
+      node.agent = await startNodeAgent(agentKey, node.varnishd, node.agent.port);
     },
     async stop() {
       await runtime.stop();
