@@ -1,14 +1,26 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, NotFoundError } from '../domain/errors.js';
+import { ConcurrentUpdateError, ConflictError, NotFoundError } from '../domain/errors.js';
 import type { ConfigStore, EntityByKind, EntityKind } from '../ports.js';
 import { isConditionFailure, KEY, queryAll, stripKeys, type Table } from './dynamo-table.js';
 
-// Kinds whose `name` is unique. A name is claimed by a guard item (`pk` = name#kind) before the
-// entity is written. DynamoDB transactions would make the pair atomic, but the local emulator has
-// none, so a guard left behind by a crash is taken over once its owner turns out not to exist.
-// A fresh guard may belong to a create still on its way, so only old guards are taken over.
-const UNIQUE_NAME_KINDS = new Set<EntityKind>(['cluster', 'director']);
+// Kinds whose `name` is unique; a server's unique key is its address and HTTP port. A key is
+// claimed by a guard item (`pk` = name#kind) before the entity is written. DynamoDB transactions
+// would make the pair atomic, but the local emulator has none, so a guard left behind by a crash
+// is taken over once its owner turns out not to exist. A fresh guard may belong to a create still
+// on its way, so only old guards are taken over.
+const UNIQUE_NAME_KINDS = new Set<EntityKind>([
+  'cluster',
+  'director',
+  'datacenter',
+  'probe',
+  'timeProfile',
+  'route',
+  'vclTemplate',
+]);
 const ORPHANED_GUARD_AGE_MS = 60_000;
+
+// Every entity carries a `version` that each update raises by one, on the condition that it is
+// still the version the update read. So two PATCHes that read the same entity cannot both write.
 
 export function createConfigStore(table: Table): ConfigStore {
   async function get<K extends EntityKind>(kind: K, id: string) {
@@ -16,6 +28,12 @@ export function createConfigStore(table: Table): ConfigStore {
       new GetCommand({ TableName: table.name, Key: KEY.entity(kind, id), ConsistentRead: true }),
     );
     return result.Item ? stripKeys<EntityByKind[K]>(result.Item) : undefined;
+  }
+
+  /** Explains a failed conditional update: the entity is gone, or another request changed it first. */
+  async function updateConflict(kind: EntityKind, id: string) {
+    if (!(await get(kind, id))) return new NotFoundError(`${kind} ${id} not found`);
+    return new ConcurrentUpdateError(`${kind} ${id} was changed by another request; read it again and retry`);
   }
 
   async function claimName(kind: EntityKind, name: string, ownerId: string) {
@@ -43,7 +61,7 @@ export function createConfigStore(table: Table): ConfigStore {
     const owner = currentOwner ? await get(kind, currentOwner) : undefined;
     const inUse = owner !== undefined && uniqueName(kind, owner) === name;
     if (inUse || Date.now() - claimedAt < ORPHANED_GUARD_AGE_MS) {
-      throw new ConflictError(`a ${kind} named ${name} exists already`);
+      throw keyTaken(kind, name);
     }
 
     try {
@@ -56,7 +74,7 @@ export function createConfigStore(table: Table): ConfigStore {
         }),
       );
     } catch (error) {
-      if (isConditionFailure(error)) throw new ConflictError(`a ${kind} named ${name} exists already`);
+      if (isConditionFailure(error)) throw keyTaken(kind, name);
       throw error;
     }
   }
@@ -95,7 +113,7 @@ export function createConfigStore(table: Table): ConfigStore {
         await table.client.send(
           new PutCommand({
             TableName: table.name,
-            Item: { ...KEY.entity(kind, entity.id), ...entity },
+            Item: { ...KEY.entity(kind, entity.id), ...entity, version: 1 },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
@@ -111,8 +129,14 @@ export function createConfigStore(table: Table): ConfigStore {
       const renamed = newName !== undefined && newName !== oldName;
       if (renamed) await claimName(kind, newName, previous.id);
 
-      const fields = Object.entries(next).filter(([field]) => field !== 'id');
-      if (fields.length > 0) await updateFields(table, kind, previous.id, fields);
+      const fields = Object.entries(next).filter(([field]) => field !== 'id' && field !== 'version');
+      try {
+        await updateFields(table, kind, previous.id, fields, versionOf(previous));
+      } catch (error) {
+        if (renamed) await releaseName(kind, newName, previous.id);
+        if (isConditionFailure(error)) throw await updateConflict(kind, previous.id);
+        throw error;
+      }
 
       if (renamed && oldName !== undefined) await releaseName(kind, oldName, previous.id);
     },
@@ -137,10 +161,20 @@ export function createConfigStore(table: Table): ConfigStore {
   };
 }
 
-/** Sets the fields with a value and removes the fields given as undefined. */
-async function updateFields(table: Table, kind: EntityKind, id: string, fields: [string, unknown][]) {
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
+/**
+ * Sets the fields with a value, removes the fields given as undefined and raises the version,
+ * on the condition that the stored version is still `version` (absent on items from before
+ * versions existed). Throws ConditionalCheckFailedException otherwise.
+ */
+async function updateFields(
+  table: Table,
+  kind: EntityKind,
+  id: string,
+  fields: [string, unknown][],
+  version: number | undefined,
+) {
+  const names: Record<string, string> = { '#version': 'version' };
+  const values: Record<string, unknown> = { ':nextVersion': (version ?? 0) + 1 };
   const assignments: string[] = [];
   const removals: string[] = [];
   for (const [index, [field, value]] of fields.entries()) {
@@ -152,30 +186,55 @@ async function updateFields(table: Table, kind: EntityKind, id: string, fields: 
     values[`:v${index}`] = value;
     assignments.push(`#f${index} = :v${index}`);
   }
+  assignments.push('#version = :nextVersion');
   const clauses = [
-    assignments.length > 0 ? `SET ${assignments.join(', ')}` : '',
+    `SET ${assignments.join(', ')}`,
     removals.length > 0 ? `REMOVE ${removals.join(', ')}` : '',
   ];
+  if (version !== undefined) values[':version'] = version;
 
-  try {
-    await table.client.send(
-      new UpdateCommand({
-        TableName: table.name,
-        Key: KEY.entity(kind, id),
-        UpdateExpression: clauses.filter(Boolean).join(' '),
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) throw new NotFoundError(`${kind} ${id} not found`);
-    throw error;
-  }
+  await table.client.send(
+    new UpdateCommand({
+      TableName: table.name,
+      Key: KEY.entity(kind, id),
+      UpdateExpression: clauses.filter(Boolean).join(' '),
+      ConditionExpression:
+        version === undefined
+          ? 'attribute_exists(pk) AND attribute_not_exists(#version)'
+          : 'attribute_exists(pk) AND #version = :version',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    }),
+  );
 }
 
+function versionOf(entity: object): number | undefined {
+  const version = (entity as { version?: unknown }).version;
+  return typeof version === 'number' ? version : undefined;
+}
+
+/** Returns the key that must be unique among entities of a kind, or undefined for kinds without one. */
 function uniqueName(kind: EntityKind, entity: object): string | undefined {
+  if (kind === 'server') {
+    const { address, port } = entity as { address?: string; port?: number };
+    return address === undefined ? undefined : `${canonicalAddress(address)}:${port}`;
+  }
   if (!UNIQUE_NAME_KINDS.has(kind)) return undefined;
   const name = (entity as { name?: unknown }).name;
   return typeof name === 'string' ? name : undefined;
+}
+
+/** Writes an IPv6 address in its shortest form, so `::1` and `0:0:0:0:0:0:0:1` are one key. */
+function canonicalAddress(address: string): string {
+  return address.includes(':') ? new URL(`http://[${address}]/`).hostname : address;
+}
+
+function keyTaken(kind: EntityKind, key: string): ConflictError {
+  if (kind === 'server') {
+    return new ConflictError(
+      `a server at ${key} exists already; one varnishd belongs to one cluster`,
+      'address',
+    );
+  }
+  return new ConflictError(`a ${kind} named ${key} exists already`, 'name');
 }

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import {
   BadRequestError,
+  ConflictError,
   type FieldProblem,
   MethodNotAllowedError,
   PayloadTooLargeError,
@@ -37,6 +38,9 @@ export function problem(error: VaasError, instance: string): APIGatewayProxyResu
   const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
 
   if (error instanceof ValidationError) body.errors = error.problems satisfies FieldProblem[];
+  if (error instanceof ConflictError && error.field !== undefined) {
+    body.errors = [{ field: error.field, message: error.message }] satisfies FieldProblem[];
+  }
   if (error instanceof ReloadFailedError) {
     body.taskId = error.taskId;
     if (error.resource !== undefined) body.resource = error.resource;

@@ -49,7 +49,18 @@ export class MethodNotAllowedError extends VaasError {
 export class ConflictError extends VaasError {
   override readonly statusCode = 409;
   override readonly title = 'Conflict';
+
+  /** @param field The field whose value conflicts, when one does. */
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
 }
+
+/** Another request updated the entity between this request's read and its write. */
+export class ConcurrentUpdateError extends ConflictError {}
 
 export class PayloadTooLargeError extends VaasError {
   override readonly statusCode = 413;

@@ -1,4 +1,4 @@
-import { BadRequestError, NotFoundError } from '../domain/errors.js';
+import { BadRequestError, ConcurrentUpdateError, NotFoundError } from '../domain/errors.js';
 import type { EntityByKind, EntityKind } from '../ports.js';
 import { type ChangeDeps, type ChangeResult, commitChange } from './changes.js';
 import { KINDS } from './resource-kinds.js';
@@ -8,13 +8,18 @@ import { parseInput } from './validation.js';
 // their references checked before anything is saved; then commitChange saves and queues a task.
 
 export async function listResources(deps: ChangeDeps, kind: EntityKind): Promise<object[]> {
-  const spec = KINDS[kind];
   const items = await deps.config.list(kind);
-  return items.map((item) => spec.view(item as never));
+  return items.map((item) => publicView(kind, item));
 }
 
 export async function getResource(deps: ChangeDeps, kind: EntityKind, id: string): Promise<object> {
-  return KINDS[kind].view((await requireEntity(deps, kind, id)) as never);
+  return publicView(kind, await requireEntity(deps, kind, id));
+}
+
+/** Returns the API's view of an entity, without the version that orders its updates. */
+function publicView(kind: EntityKind, entity: object): object {
+  const { version: _version, ...view } = KINDS[kind].view(entity as never) as { version?: number };
+  return view;
 }
 
 export async function createResource(
@@ -30,11 +35,33 @@ export async function createResource(
   const affected = await spec.affectedClusters(deps.config, entity as never);
   return commitChange(deps, affected, async () => {
     await deps.config.create(kind, entity);
-    return spec.view(entity as never);
+    return publicView(kind, entity);
   });
 }
 
+/** Attempts of a PATCH whose entity another request changed between the read and the write. */
+const UPDATE_ATTEMPTS = 5;
+
+/**
+ * Applies a PATCH. The merge reads the entity and the write is conditional on its version, so a
+ * concurrent update makes the write fail; the PATCH then starts over from a fresh read.
+ */
 export async function updateResource(
+  deps: ChangeDeps,
+  kind: EntityKind,
+  id: string,
+  body: unknown,
+): Promise<ChangeResult<object>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await updateOnce(deps, kind, id, body);
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= UPDATE_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function updateOnce(
   deps: ChangeDeps,
   kind: EntityKind,
   id: string,
@@ -42,7 +69,7 @@ export async function updateResource(
 ): Promise<ChangeResult<object>> {
   const spec = KINDS[kind];
   const previous = await requireEntity(deps, kind, id);
-  const previousFields = spec.writable(previous as never);
+  const { version: _version, ...previousFields } = spec.writable(previous as never);
   const input = parseInput(spec.schema, mergePatch(previousFields, withoutMatchingId(body, id)));
   const nextFields = spec.writable(spec.toEntity(id, input as Record<string, unknown>) as never);
 
@@ -59,7 +86,7 @@ export async function updateResource(
   ];
   return commitChange(deps, affected, async () => {
     await deps.config.update(kind, previous, written as Partial<EntityByKind[typeof kind]>);
-    return spec.view(next as never);
+    return publicView(kind, next);
   });
 }
 

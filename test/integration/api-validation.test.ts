@@ -126,7 +126,15 @@ describe('VCL injection', () => {
     '"}',
     '(unclosed',
   ];
-  const hostileAddresses = ['127.0.0.1"; .port = "1', 'example.com', '10.0.0.1\n', '::1"', '999.0.0.1', ''];
+  const hostileAddresses = [
+    '127.0.0.1"; .port = "1',
+    'example.com',
+    '10.0.0.1\n',
+    '::1"',
+    '999.0.0.1',
+    '',
+    'fe80::1%eth0',
+  ];
 
   for (const name of hostileNames) {
     it(`rejects director name ${JSON.stringify(name)}`, async () => {

@@ -127,7 +127,7 @@ describe.skipIf(!varnishdPath)('rendered VCL on varnishd', () => {
         backend('b4', { director: 'd-host', address: '127.0.0.1', port: beta.port, weight: 3 }),
         backend('b5', { director: 'd-host', address: '2001:db8::1', port: 80, weight: 0 }),
         backend('b6', { director: 'd-unicode', address: '127.0.0.1', port: alpha.port }),
-        backend('b7', { director: 'd-unicode', address: 'fe80::1%lo', port: 8080 }),
+        backend('b7', { director: 'd-unicode', address: 'fe80::1', port: 8080 }),
         backend('b8', { director: 'd-unicode', address: '::ffff:10.0.0.1', port: 8080 }),
         backend('b9', { director: 'd-empty', address: '10.0.0.9', port: 80, enabled: false }),
       ],
