@@ -1,9 +1,11 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import {
   BadRequestError,
+  ChangeDoesNotCompileError,
   type FieldProblem,
   MethodNotAllowedError,
   PayloadTooLargeError,
+  PurgeFailedError,
   ReloadFailedError,
   UnsupportedMediaTypeError,
   type VaasError,
@@ -37,6 +39,8 @@ export function problem(error: VaasError, instance: string): APIGatewayProxyResu
   const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
 
   if (error instanceof ValidationError) body.errors = error.problems satisfies FieldProblem[];
+  if (error instanceof ChangeDoesNotCompileError) body.compiler = error.compiler;
+  if (error instanceof PurgeFailedError) body.results = error.results;
   if (error instanceof ReloadFailedError) {
     body.taskId = error.taskId;
     if (error.resource !== undefined) body.resource = error.resource;

@@ -28,7 +28,8 @@ export async function createResource(
   await spec.checkReferences(deps.config, entity as never);
 
   const affected = await spec.affectedClusters(deps.config, entity as never);
-  return commitChange(deps, affected, async () => {
+  const writes = [{ kind, id: entity.id, after: entity }];
+  return commitChange(deps, { clusters: affected, writes }, async () => {
     await deps.config.create(kind, entity);
     return spec.view(entity as never);
   });
@@ -57,7 +58,8 @@ export async function updateResource(
     ...(await spec.affectedClusters(deps.config, previous as never)),
     ...(await spec.affectedClusters(deps.config, next as never)),
   ];
-  return commitChange(deps, affected, async () => {
+  const writes = [{ kind, id, before: previous, after: next }];
+  return commitChange(deps, { clusters: affected, writes }, async () => {
     await deps.config.update(kind, previous, written as Partial<EntityByKind[typeof kind]>);
     return spec.view(next as never);
   });
@@ -72,7 +74,8 @@ export async function deleteResource(
   const entity = await requireEntity(deps, kind, id);
   const affected = await spec.beforeDelete(deps.config, entity as never);
 
-  return commitChange(deps, affected, async () => {
+  const writes = [{ kind, id, before: entity }];
+  return commitChange(deps, { clusters: affected, writes }, async () => {
     await deps.config.remove(kind, entity);
     return undefined;
   });
