@@ -7,6 +7,12 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export type Reply = { status: number; body?: unknown };
 
+/** Handles one route; `body` reads and parses the JSON request body. */
+export type Handler = (
+  request: IncomingMessage,
+  body: () => Promise<Record<string, unknown>>,
+) => Promise<Reply>;
+
 /** RFC 9110 reason phrases that differ from Node's STATUS_CODES, which still uses RFC 7231's. */
 const NEWER_REASON_PHRASES: Record<number, string> = {
   413: 'Content Too Large',

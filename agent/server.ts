@@ -4,7 +4,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CliStatus, VarnishAdminClient } from './admin-client.js';
-import { HttpProblem, type Reply, readJsonBody, sendError, sendJson } from './http.js';
+import { type Handler, HttpProblem, type Reply, readJsonBody, sendError, sendJson } from './http.js';
+import { createInspectRoutes, type SerialQueue } from './inspect.js';
 
 export interface AgentServerOptions {
   /** Bearer token that every request except `GET /v1/health` must carry. */
@@ -28,8 +29,6 @@ const VCL_NAME_RULE =
   'must start with a letter and contain only letters, digits, _ and -, at most 100 characters';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const VAAS_PREFIX = 'vaas-';
-
-type Handler = (request: IncomingMessage, body: () => Promise<Record<string, unknown>>) => Promise<Reply>;
 
 export async function startAgentServer(options: AgentServerOptions): Promise<AgentServer> {
   const logger = options.logger ?? new Logger({ serviceName: 'vaas-agent' });
@@ -147,7 +146,7 @@ function createRoutes(admin: VarnishAdminClient, serialize: SerialQueue, logger:
     return { status: 200, body: { status: 'ok' } };
   };
 
-  return { listVcls, loadVcl, useVcl, discardVcl, health };
+  return { listVcls, loadVcl, useVcl, discardVcl, health, ...createInspectRoutes(admin, serialize, logger) };
 }
 
 /**
@@ -210,7 +209,14 @@ async function handleRequest(
   if (path === '/v1/vcl') {
     reply = await dispatch(method, { GET: routes.listVcls, POST: routes.loadVcl }, request, readBody);
   } else if (path === '/v1/vcl/active') {
-    reply = await dispatch(method, { PUT: routes.useVcl, DELETE: routes.discardVcl }, request, readBody);
+    const handlers = { GET: routes.activeVcl, PUT: routes.useVcl, DELETE: routes.discardVcl };
+    reply = await dispatch(method, handlers, request, readBody);
+  } else if (path === '/v1/vcl/compile') {
+    reply = await dispatch(method, { POST: routes.compileVcl }, request, readBody);
+  } else if (path === '/v1/backends') {
+    reply = await dispatch(method, { GET: routes.backends }, request, readBody);
+  } else if (path === '/v1/purge') {
+    reply = await dispatch(method, { POST: routes.purge }, request, readBody);
   } else if (/^\/v1\/vcl\/[^/]+$/.test(path)) {
     reply = await dispatch(method, { DELETE: routes.discardVcl }, request, readBody);
   } else {
@@ -264,8 +270,6 @@ function requestIdOf(request: IncomingMessage): string {
 function sha256(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
-
-type SerialQueue = <T>(task: () => Promise<T>) => Promise<T>;
 
 /** Runs tasks one after another, because varnishd's CLI handles one command at a time. */
 function createSerialQueue(): SerialQueue {

@@ -1,6 +1,7 @@
 // Interfaces between the domain logic and the outside world. The Lambda handlers and the local
 // runtime plug in the same adapters (DynamoDB, SQS, Step Functions, the agent client), each
 // pointed at AWS or at an emulator by configuration.
+import type { HistoryEntry, HistoryPage, ReloadSnapshot } from './domain/history.js';
 import type {
   Backend,
   ClusterRecord,
@@ -13,6 +14,7 @@ import type {
   TimeProfile,
   VclTemplate,
 } from './domain/model.js';
+import type { PurgeTarget } from './domain/purge-target.js';
 
 /** A VCL as Varnish lists it. */
 export interface LoadedVcl {
@@ -30,6 +32,38 @@ export interface VarnishAgent {
   /** Makes a loaded VCL active, then discards older vaas VCLs that are not in use. */
   useVcl(name: string): Promise<void>;
   discardVcl(name: string): Promise<void>;
+  /**
+   * Compiles a VCL without keeping it loaded. Throws VclCompileError with the compiler's output
+   * when it does not compile. Optional: without it, callers load under a throwaway name and discard.
+   */
+  compileVcl?(vcl: string): Promise<void>;
+  /** Returns the name and source of the active VCL. Optional: the SSM script has no `show` action yet. */
+  activeVcl?(): Promise<ActiveVcl>;
+  /** Returns the health of every backend of the active VCL, from `backend.list -j`. Optional like activeVcl. */
+  backendHealth?(): Promise<VarnishBackendHealth[]>;
+  /** Bans cached objects of one URL, from a validated PurgeTarget. Optional like activeVcl. */
+  purge?(target: PurgeTarget): Promise<void>;
+}
+
+/** The active VCL of a server. */
+export interface ActiveVcl {
+  name: string;
+  source: string;
+}
+
+/** One backend as `backend.list -j` reports it. */
+export interface VarnishBackendHealth {
+  /** The VCL that declares the backend, for example `vaas-0123456789abcdef-m1x2-ab12`. */
+  vcl: string;
+  /** The backend's identifier in that VCL. */
+  backend: string;
+  /** `healthy`, `sick`, `probe` (the probe decides) or another value that varnishd prints. */
+  adminHealth: string;
+  healthy: boolean;
+  /** Good probes among the last `window`; absent when the backend has no probe. */
+  probe?: { good: number; window: number };
+  /** When the health last changed, as an ISO 8601 timestamp. */
+  lastChange?: string;
 }
 
 /** Returns the agent that reaches a given server. */
@@ -93,6 +127,8 @@ export interface OutboxEntry {
   taskId: string;
   clusters: string[];
   createdAt: string;
+  /** The change's history entries, written once the change is saved; the reconciler writes them after a crash. */
+  changes?: HistoryEntry[];
 }
 
 export interface TaskStore {
@@ -133,4 +169,29 @@ export interface ClusterStateStore {
 export interface ReloadObserver {
   reloaded(clusterId: string, durationMs: number, succeeded: boolean): void;
   skipped(clusterId: string, taskCount: number): void;
+}
+
+/** Change history and the configuration of every successful reload. */
+export interface HistoryStore {
+  /** Writes entries under their resource and under each affected cluster. Writing an entry again changes nothing. */
+  putEntries(entries: HistoryEntry[]): Promise<void>;
+  /** Lists a resource's entries, newest first. */
+  listForResource(
+    kind: EntityKind,
+    id: string,
+    page: HistoryPage,
+  ): Promise<{ items: HistoryEntry[]; next?: string }>;
+  /** Lists the entries of changes that affected a cluster, its own included, newest first. */
+  listForCluster(clusterId: string, page: HistoryPage): Promise<{ items: HistoryEntry[]; next?: string }>;
+  getEntry(id: string): Promise<HistoryEntry | undefined>;
+  /** Stores the snapshot of a successful reload; storing the same cluster and seq again replaces it. */
+  putSnapshot(snapshot: ReloadSnapshot): Promise<void>;
+  /** Returns the oldest snapshot of the cluster whose seq is at least `seq`: the first reload that contained that change. */
+  findSnapshot(clusterId: string, seq: number): Promise<ReloadSnapshot | undefined>;
+  latestSnapshot(clusterId: string): Promise<ReloadSnapshot | undefined>;
+  /** Lists a cluster's snapshots without their configuration, newest first. */
+  listSnapshots(
+    clusterId: string,
+    page: HistoryPage,
+  ): Promise<{ items: Omit<ReloadSnapshot, 'config'>[]; next?: string }>;
 }

@@ -33,6 +33,8 @@ export const RELOAD_FUNCTION_TIMEOUT = Duration.minutes(2);
 const AGENT_REQUEST_TIMEOUT_MS = 25_000;
 /** SSM commands of one reload run one after another (list, load, use): 3 × 30 s fits in 2 minutes. */
 const SSM_COMMAND_TIMEOUT_SECONDS = 30;
+/** An SSM compile check in the API must end within API Gateway's 29-second integration timeout. */
+const API_SSM_COMMAND_TIMEOUT_SECONDS = 20;
 
 /** The reconciler runs every minute and must finish before the next run starts. */
 const RECONCILE_FUNCTION_TIMEOUT = Duration.seconds(50);
@@ -75,12 +77,25 @@ export class StatelessStack extends Stack {
     assertVisibilityTimeout(props.taskQueueVisibilityTimeout, RELOAD_FUNCTION_TIMEOUT);
 
     const shared = { VAAS_TABLE_NAME: props.table.tableName, VAAS_QUEUE_URL: props.taskQueue.queueUrl };
+    // The API function reaches the agents too: it compiles changes before saving them and serves
+    // previews, backend health and purges. So it gets the agent key, SSM and the reload network.
+    const network = props.reloadNetwork && this.importNetwork(props.reloadNetwork);
+    const agentAccess = {
+      VAAS_AGENT_TOKEN_SECRET_ARN: props.agentToken.secretArn,
+      VAAS_AGENT_TIMEOUT_MS: String(AGENT_REQUEST_TIMEOUT_MS),
+    };
     this.apiFunction = vaasFunction(this, 'ApiFunction', {
       entry: 'functions/api/lambda.ts',
       serviceName: 'vaas-api',
       timeout: API_INTEGRATION_TIMEOUT,
       memorySize: 512,
-      environment: shared,
+      environment: {
+        ...shared,
+        ...agentAccess,
+        VAAS_SSM_TIMEOUT_SECONDS: String(API_SSM_COMMAND_TIMEOUT_SECONDS),
+      },
+      bundledFiles: ['agent/ssm/apply-vcl.sh'],
+      network,
     });
     const definition = syncRequestDefinition({
       tableName: props.table.tableName,
@@ -98,13 +113,12 @@ export class StatelessStack extends Stack {
       environment: {
         ...shared,
         POWERTOOLS_METRICS_NAMESPACE: RELOAD_FAILURES_METRIC.namespace,
-        VAAS_AGENT_TOKEN_SECRET_ARN: props.agentToken.secretArn,
-        VAAS_AGENT_TIMEOUT_MS: String(AGENT_REQUEST_TIMEOUT_MS),
+        ...agentAccess,
         VAAS_SSM_TIMEOUT_SECONDS: String(SSM_COMMAND_TIMEOUT_SECONDS),
       },
       // The SSM transport sends this script with every command; it reads it from $LAMBDA_TASK_ROOT.
       bundledFiles: ['agent/ssm/apply-vcl.sh'],
-      network: props.reloadNetwork && this.importNetwork(props.reloadNetwork),
+      network,
     });
     this.reconcileFunction = vaasFunction(this, 'ReconcileFunction', {
       entry: 'functions/reconcile/lambda.ts',
@@ -208,30 +222,30 @@ export class StatelessStack extends Stack {
     this.reconcileFunction.addToRolePolicy(sendTasks);
 
     this.reloadFunction.addToRolePolicy(tableAccess);
-    this.reloadFunction.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [props.agentToken.secretArn],
-      }),
-    );
-    this.grantRunShellScript();
+    for (const fn of [this.apiFunction, this.reloadFunction]) {
+      fn.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [props.agentToken.secretArn],
+        }),
+      );
+      this.grantRunShellScript(fn);
+    }
   }
 
   /**
-   * Lets the reload function run AWS-RunShellScript on EC2 instances tagged `vaas:managed=true`.
+   * Lets a function run AWS-RunShellScript on EC2 instances tagged `vaas:managed=true`.
    * The tag condition uses `ssm:resourceTag/…`, the key that the Systems Manager user guide gives
    * for restricting Run Command by instance tags. The document has no such tag, so it gets its own
    * statement without the condition.
    */
-  private grantRunShellScript(): void {
+  private grantRunShellScript(fn: NodejsFunction): void {
     // Pseudo parameters instead of formatArn, so that the ARNs and the cdk-nag finding id below do
     // not change with the stack's environment. AWS-owned documents have no account in their ARN.
     const document = `arn:${Aws.PARTITION}:ssm:${Aws.REGION}::document/AWS-RunShellScript`;
     const instances = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`;
-    this.reloadFunction.addToRolePolicy(
-      new PolicyStatement({ actions: ['ssm:SendCommand'], resources: [document] }),
-    );
-    this.reloadFunction.addToRolePolicy(
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['ssm:SendCommand'], resources: [document] }));
+    fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['ssm:SendCommand'],
         resources: [instances],
@@ -240,11 +254,11 @@ export class StatelessStack extends Stack {
     );
     // GetCommandInvocation and CancelCommand have no resource type in IAM, so they can only be
     // granted on "*". The transport cancels a command whose result it stopped waiting for.
-    this.reloadFunction.addToRolePolicy(
+    fn.addToRolePolicy(
       new PolicyStatement({ actions: ['ssm:GetCommandInvocation', 'ssm:CancelCommand'], resources: ['*'] }),
     );
 
-    Validations.of(this.reloadFunction.role ?? this.reloadFunction).acknowledge(
+    Validations.of(fn.role ?? fn).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
         reason:

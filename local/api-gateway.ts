@@ -11,6 +11,9 @@ import type { SyncRunner } from './sync-runner.js';
 type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
 const WRITE_METHODS = new Set(['POST', 'PATCH', 'DELETE']);
+const CALLER_HEADER = 'x-vaas-caller';
+/** Visible ASCII, at most 256 characters: enough for an ARN or a user name. */
+const CALLER_VALUE = /^[!-~]{1,256}$/;
 
 export interface RunningGateway {
   url: string;
@@ -78,6 +81,7 @@ function route(handler: ProxyHandler, runner: SyncRunner, event: APIGatewayProxy
     body: event.body ?? '',
     contentType: event.headers['content-type'],
     prefer: event.headers.prefer,
+    caller: event.requestContext.identity.caller ?? undefined,
   });
   return runner.run(syncRequest, lambdaContext());
 }
@@ -120,8 +124,17 @@ function toProxyEvent(request: IncomingMessage, url: URL, body: string): APIGate
       requestId: randomUUID(),
       httpMethod: request.method ?? 'GET',
       path: url.pathname,
+      identity: { caller: localCaller(headers[CALLER_HEADER]) },
     } as never,
   };
+}
+
+/**
+ * Returns the identity that history records for a local request: the X-Vaas-Caller header, or
+ * `local`. Only the local gateway reads this header; on AWS the identity is the IAM principal.
+ */
+function localCaller(value: string | undefined): string {
+  return value !== undefined && CALLER_VALUE.test(value) ? value : 'local';
 }
 
 function lambdaContext(): Context {

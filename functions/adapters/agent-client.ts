@@ -2,7 +2,8 @@
 import { deriveAgentToken } from '../domain/agent-auth.js';
 import { VarnishUnavailableError, VclCompileError } from '../domain/errors.js';
 import type { Server } from '../domain/model.js';
-import type { LoadedVcl, VarnishAgent, VarnishTransport } from '../ports.js';
+import type { PurgeTarget } from '../domain/purge-target.js';
+import type { ActiveVcl, LoadedVcl, VarnishAgent, VarnishBackendHealth, VarnishTransport } from '../ports.js';
 
 export interface AgentTransportOptions {
   /** The control plane's key; each agent's bearer token is derived from it and the agent's URL. */
@@ -19,6 +20,7 @@ interface Problem {
 }
 
 export function createAgentTransport(options: AgentTransportOptions): VarnishTransport {
+  const timeout = options.timeoutMs;
   return (server: Server): VarnishAgent => {
     const call = async (method: string, path: string, body?: unknown, accepted?: number[]) => {
       if (server.agentUrl === undefined) {
@@ -32,15 +34,12 @@ export function createAgentTransport(options: AgentTransportOptions): VarnishTra
 
     return {
       async listVcls(): Promise<LoadedVcl[]> {
-        const response = await call('GET', 'v1/vcl');
-        try {
-          const { items } = (await response.json()) as { items: LoadedVcl[] };
-          return items;
-        } catch (error) {
-          throw new VarnishUnavailableError(
-            `agent ${response.url} sent an unreadable VCL list: ${networkReason(error, options.timeoutMs)}`,
-          );
-        }
+        const { items } = await readJson<{ items: LoadedVcl[] }>(
+          await call('GET', 'v1/vcl'),
+          'VCL list',
+          timeout,
+        );
+        return items;
       },
 
       async loadVcl(name: string, vcl: string): Promise<void> {
@@ -54,6 +53,32 @@ export function createAgentTransport(options: AgentTransportOptions): VarnishTra
       /** Discards a VCL. A 404 from the agent counts as success, because the VCL is gone either way. */
       async discardVcl(name: string): Promise<void> {
         await call('DELETE', `v1/vcl/${encodeURIComponent(name)}`, undefined, [404]);
+      },
+
+      async compileVcl(vcl: string): Promise<void> {
+        await call('POST', 'v1/vcl/compile', { vcl });
+      },
+
+      /** Returns the active VCL; a source that varnishd truncated counts as unreadable. */
+      async activeVcl(): Promise<ActiveVcl> {
+        const active = await readJson<ActiveVcl & { truncated?: boolean }>(
+          await call('GET', 'v1/vcl/active'),
+          'active VCL',
+          timeout,
+        );
+        if (active.truncated) {
+          throw new VarnishUnavailableError(`agent of server ${server.id} returned a truncated VCL source`);
+        }
+        return { name: active.name, source: active.source };
+      },
+
+      async backendHealth(): Promise<VarnishBackendHealth[]> {
+        const response = await call('GET', 'v1/backends');
+        return (await readJson<{ items: VarnishBackendHealth[] }>(response, 'backend list', timeout)).items;
+      },
+
+      async purge(target: PurgeTarget): Promise<void> {
+        await call('POST', 'v1/purge', { url: target.path, headers: target.headers });
       },
     };
   };
@@ -100,12 +125,23 @@ async function callAgent(
   }
 
   const problem = await readProblem(response);
-  if (response.status === 422 && method === 'POST') {
+  // The agent returns 422 for a VCL load or compile that fails to compile, and for invalid input elsewhere.
+  if (response.status === 422 && method === 'POST' && path.startsWith('v1/vcl')) {
     throw new VclCompileError(problem.detail ?? 'the VCL does not compile');
   }
   throw new VarnishUnavailableError(
     `agent ${url.origin} returned ${response.status} for ${method} /${path}: ${problem.detail ?? problem.title ?? response.statusText}`,
   );
+}
+
+async function readJson<T>(response: Response, description: string, timeoutMs: number): Promise<T> {
+  try {
+    return (await response.json()) as T;
+  } catch (error) {
+    throw new VarnishUnavailableError(
+      `agent ${response.url} sent an unreadable ${description}: ${networkReason(error, timeoutMs)}`,
+    );
+  }
 }
 
 /** Returns the agent URL with a trailing slash, so relative paths keep a path prefix such as `/agent/`. */

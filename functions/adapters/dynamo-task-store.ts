@@ -6,8 +6,10 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../domain/errors.js';
+import type { HistoryEntry } from '../domain/history.js';
 import type { Task } from '../domain/model.js';
 import type { ClusterStateStore, OutboxEntry, TaskStore } from '../ports.js';
+import { packJson, unpackJson } from './dynamo-blob.js';
 import { isConditionFailure, KEY, queryAll, stripKeys, type Table } from './dynamo-table.js';
 
 /** Tasks stay readable for this long; the table's TTL attribute `expiresAt` removes them after. */
@@ -16,9 +18,14 @@ const TASK_RETENTION_SECONDS = 30 * 24 * 3600;
 export function createTaskStore(table: Table): TaskStore {
   return {
     async putOutbox(entry) {
-      await table.client.send(
-        new PutCommand({ TableName: table.name, Item: { ...KEY.outbox(entry.taskId), ...entry } }),
-      );
+      // History entries may carry large templates, so they are packed to keep the item under 400 KB.
+      const { changes, ...rest } = entry;
+      const item = {
+        ...KEY.outbox(entry.taskId),
+        ...rest,
+        changes: changes && (await packJson(table, changes)),
+      };
+      await table.client.send(new PutCommand({ TableName: table.name, Item: item }));
     },
 
     async deleteOutbox(taskId) {
@@ -30,7 +37,13 @@ export function createTaskStore(table: Table): TaskStore {
         KeyConditionExpression: 'pk = :outbox',
         ExpressionAttributeValues: { ':outbox': 'outbox' },
       });
-      return items.map((item) => stripKeys<OutboxEntry>(item));
+      return Promise.all(
+        items.map(async (item) => {
+          const { changes, ...entry } = stripKeys<OutboxEntry & { changes?: unknown }>(item);
+          if (changes === undefined) return entry;
+          return { ...entry, changes: await unpackJson<HistoryEntry[]>(table, changes) };
+        }),
+      );
     },
 
     async putTask(task) {

@@ -3,10 +3,14 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { taskError, taskFinishedAt, taskStatus } from '../domain/coverage.js';
 import { NotFoundError, ReloadFailedError, VaasError, ValidationError } from '../domain/errors.js';
+import type { HistoryPage } from '../domain/history.js';
 import type { Task } from '../domain/model.js';
-import { renderVcl } from '../domain/vcl.js';
+import type { EntityKind } from '../ports.js';
 import type { ChangeDeps, ChangeResult } from '../services/changes.js';
-import { loadClusterConfig } from '../services/cluster-config.js';
+import { backendHealth, directorHealth } from '../services/health.js';
+import { listHistory } from '../services/history.js';
+import { previewClusterVcl, renderServerVcl } from '../services/preview.js';
+import { purgeUrl } from '../services/purge.js';
 import {
   createResource,
   deleteResource,
@@ -14,11 +18,13 @@ import {
   listResources,
   updateResource,
 } from '../services/resources.js';
+import { rollbackCluster } from '../services/rollback.js';
 import { logger } from '../shared/logger.js';
 import { json, parseJsonBody, prefersAsync, problem } from './http.js';
 import { matchRoute, type Route } from './routes.js';
 import { isSyncAction, type SaveOutcome, type SyncAction, toProxyEvent } from './sync.js';
 
+/** The transport in ChangeDeps reaches the agents for compile checks, previews, health and purges. */
 export type ApiDeps = ChangeDeps;
 type ApiEvent = APIGatewayProxyEvent | SyncAction;
 type ApiResult = APIGatewayProxyResult | SaveOutcome;
@@ -57,7 +63,7 @@ async function handleRequest(deps: ApiDeps, event: APIGatewayProxyEvent) {
   logger.appendKeys({ requestId: event.requestContext?.requestId });
   try {
     const route = matchRoute(event.httpMethod, event.path);
-    return await dispatch(deps, route, event);
+    return await dispatch({ ...deps, caller: callerOf(event) }, route, event);
   } catch (error) {
     return errorResponse(error, event.path);
   }
@@ -74,11 +80,26 @@ async function dispatch(
 ): Promise<APIGatewayProxyResult | PendingChange> {
   const method = event.httpMethod.toUpperCase();
 
+  const query = event.queryStringParameters ?? {};
   switch (route.name) {
     case 'task':
       return json(200, taskView(await requireTask(deps, route.id)));
     case 'clusterVcl':
-      return json(200, await renderClusterVcl(deps, route.id, event.queryStringParameters?.server));
+      if (query.server !== undefined)
+        return json(200, await renderServerVcl(deps.config, route.id, query.server));
+      return json(200, await previewClusterVcl(deps, route.id));
+    case 'clusterReloads':
+      await requireResource(deps, 'cluster', route.id);
+      return json(200, await deps.history.listSnapshots(route.id, pageOf(query)));
+    case 'history':
+      return json(200, await historyOf(deps, route.kind, route.id, pageOf(query)));
+    case 'health':
+      if (route.kind === 'backend') return json(200, await backendHealth(deps, route.id));
+      return json(200, await directorHealth(deps, route.id));
+    case 'rollback':
+      return respondToChange(event, 200, await rollbackCluster(deps, route.id, parseJsonBody(event)));
+    case 'purge':
+      return json(200, await purgeUrl(deps, parseJsonBody(event)));
     case 'collection':
       if (method === 'GET') return json(200, { items: await listResources(deps, route.kind) });
       return respondToChange(event, 201, await createResource(deps, route.kind, parseJsonBody(event)));
@@ -161,17 +182,35 @@ function taskView(task: Task) {
   };
 }
 
-async function renderClusterVcl(deps: ApiDeps, clusterId: string, serverId: string | undefined) {
-  const config = await loadClusterConfig(deps.config, clusterId);
-  if (!config) throw new NotFoundError(`cluster ${clusterId} not found`);
+/**
+ * Returns the caller's identity for history: the IAM principal that signed the request on AWS, or
+ * what the local gateway put there (its X-Vaas-Caller header, else `local`).
+ */
+function callerOf(event: APIGatewayProxyEvent): string {
+  const identity = event.requestContext?.identity;
+  return identity?.userArn || identity?.caller || 'unknown';
+}
 
-  if (serverId === undefined) {
-    throw new ValidationError([{ field: 'server', message: 'query parameter server is required' }]);
+/** Lists history; a resource that never existed is 404, a deleted one keeps its history. */
+async function historyOf(deps: ApiDeps, kind: EntityKind, id: string, page: HistoryPage) {
+  const result = await listHistory(deps.history, kind, id, page);
+  if (result.items.length === 0 && page.cursor === undefined) await requireResource(deps, kind, id);
+  return result;
+}
+
+async function requireResource(deps: ApiDeps, kind: EntityKind, id: string) {
+  if (!(await deps.config.get(kind, id))) throw new NotFoundError(`${kind} ${id} not found`);
+}
+
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 200;
+
+function pageOf(query: Record<string, string | undefined>): HistoryPage {
+  const limit = query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(query.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new ValidationError([{ field: 'limit', message: `must be an integer from 1 to ${MAX_PAGE_SIZE}` }]);
   }
-  const server = config.servers.find((candidate) => candidate.id === serverId);
-  if (!server) throw new NotFoundError(`server ${serverId} is not in cluster ${clusterId}`);
-
-  return { cluster: clusterId, server: serverId, vcl: renderVcl(config, server) };
+  return { limit, cursor: query.cursor };
 }
 
 function errorResponse(error: unknown, path: string): APIGatewayProxyResult {

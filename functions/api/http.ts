@@ -1,10 +1,12 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import {
   BadRequestError,
+  ChangeDoesNotCompileError,
   ConflictError,
   type FieldProblem,
   MethodNotAllowedError,
   PayloadTooLargeError,
+  PurgeFailedError,
   ReloadFailedError,
   UnsupportedMediaTypeError,
   type VaasError,
@@ -41,6 +43,8 @@ export function problem(error: VaasError, instance: string): APIGatewayProxyResu
   if (error instanceof ConflictError && error.field !== undefined) {
     body.errors = [{ field: error.field, message: error.message }] satisfies FieldProblem[];
   }
+  if (error instanceof ChangeDoesNotCompileError) body.compiler = error.compiler;
+  if (error instanceof PurgeFailedError) body.results = error.results;
   if (error instanceof ReloadFailedError) {
     body.taskId = error.taskId;
     if (error.resource !== undefined) body.resource = error.resource;

@@ -4,7 +4,12 @@ import type { EntityKind } from '../ports.js';
 export type Route =
   | { name: 'collection'; kind: EntityKind }
   | { name: 'item'; kind: EntityKind; id: string }
+  | { name: 'history'; kind: EntityKind; id: string }
+  | { name: 'health'; kind: 'backend' | 'director'; id: string }
   | { name: 'clusterVcl'; id: string }
+  | { name: 'clusterReloads'; id: string }
+  | { name: 'rollback'; id: string }
+  | { name: 'purge' }
   | { name: 'task'; id: string };
 
 const COLLECTIONS: Record<string, EntityKind> = {
@@ -22,7 +27,12 @@ const COLLECTIONS: Record<string, EntityKind> = {
 const ALLOWED: Record<Route['name'], string[]> = {
   collection: ['GET', 'POST'],
   item: ['GET', 'PATCH', 'DELETE'],
+  history: ['GET'],
+  health: ['GET'],
   clusterVcl: ['GET'],
+  clusterReloads: ['GET'],
+  rollback: ['POST'],
+  purge: ['POST'],
   task: ['GET'],
 };
 
@@ -45,11 +55,21 @@ function routeForPath(path: string): Route | undefined {
   if (id !== undefined && !ID.test(id)) return undefined;
 
   if (collection === 'tasks') return id !== undefined && sub === undefined ? { name: 'task', id } : undefined;
+  if (collection === 'purge') return id === undefined ? { name: 'purge' } : undefined;
 
   const kind = COLLECTIONS[collection];
   if (kind === undefined) return undefined;
   if (id === undefined) return { name: 'collection', kind };
   if (sub === undefined) return { name: 'item', kind, id };
-  if (kind === 'cluster' && sub === 'vcl') return { name: 'clusterVcl', id };
+  return subresource(kind, id, sub);
+}
+
+function subresource(kind: EntityKind, id: string, sub: string): Route | undefined {
+  if (sub === 'history') return { name: 'history', kind, id };
+  if (sub === 'health' && (kind === 'backend' || kind === 'director')) return { name: 'health', kind, id };
+  if (kind !== 'cluster') return undefined;
+  if (sub === 'vcl') return { name: 'clusterVcl', id };
+  if (sub === 'reloads') return { name: 'clusterReloads', id };
+  if (sub === 'rollback') return { name: 'rollback', id };
   return undefined;
 }

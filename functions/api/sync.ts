@@ -15,6 +15,8 @@ export interface SyncRequest {
   /** Base64 of the Content-Type and Prefer headers; empty when absent. */
   contentType: string;
   prefer: string;
+  /** Base64 of the caller's identity (`$context.identity.userArn` on AWS); absent or empty when unknown. */
+  caller?: string;
 }
 
 /** The state machine's next step after the save: respond now, or wait for the task first. */
@@ -43,6 +45,7 @@ export function encodeSyncRequest(request: {
   body: string;
   contentType?: string;
   prefer?: string;
+  caller?: string;
 }): SyncRequest {
   const encode = (value: string | undefined) => Buffer.from(value ?? '', 'utf8').toString('base64');
   return {
@@ -52,6 +55,7 @@ export function encodeSyncRequest(request: {
     body: encode(request.body),
     contentType: encode(request.contentType),
     prefer: encode(request.prefer),
+    caller: encode(request.caller),
   };
 }
 
@@ -77,6 +81,9 @@ export function toProxyEvent(request: SyncRequest): APIGatewayProxyEvent {
     stageVariables: null,
     body: body === '' ? null : body,
     isBase64Encoded: false,
-    requestContext: { requestId: request.requestId } as APIGatewayProxyEvent['requestContext'],
+    requestContext: {
+      requestId: request.requestId,
+      identity: { caller: decode(request.caller) || null },
+    } as APIGatewayProxyEvent['requestContext'],
   };
 }

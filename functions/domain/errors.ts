@@ -98,3 +98,52 @@ export class VarnishUnavailableError extends VaasError {
   override readonly statusCode = 502;
   override readonly title = 'Bad Gateway';
 }
+
+/** The VCL compiler's message and the location it names with `('<vcl.inline>' Line L Pos P)`. */
+export interface CompilerReport {
+  /** The compiler's message in one line, for example `Regexp compilation error: lookbehind assertion is not fixed length`. */
+  message: string;
+  /** 1-based line of the rendered VCL, when the output names one. */
+  line?: number;
+  /** 1-based column in that line, when the output names one. */
+  position?: number;
+  /** The VCL line that the compiler quoted. */
+  source?: string;
+  /** The compiler's whole output. */
+  output: string;
+}
+
+/** A change was rejected before saving because the VCL rendered from it does not compile. */
+export class ChangeDoesNotCompileError extends VaasError {
+  override readonly statusCode = 422;
+  override readonly title = 'Unprocessable Content';
+
+  constructor(
+    message: string,
+    readonly compiler: CompilerReport & { cluster: string; server: string },
+  ) {
+    super(message);
+  }
+}
+
+/** A dependency such as every Varnish server of a cluster is unreachable now; retrying later may succeed. */
+export class ServiceUnavailableError extends VaasError {
+  override readonly statusCode = 503;
+  override readonly title = 'Service Unavailable';
+}
+
+/** A purge failed on at least one server; `results` reports every server. */
+export class PurgeFailedError extends VaasError {
+  override readonly statusCode = 502;
+  override readonly title = 'Bad Gateway';
+
+  constructor(
+    message: string,
+    readonly results: object[],
+  ) {
+    super(message);
+  }
+}
+
+/** A change of several writes stopped after some of them; the saved ones stay and get their reload. */
+export class ChangePartlySavedError extends VaasError {}

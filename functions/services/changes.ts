@@ -1,14 +1,49 @@
-import { NotFoundError } from '../domain/errors.js';
+import { ChangePartlySavedError, NotFoundError } from '../domain/errors.js';
+import type { HistoryEntry } from '../domain/history.js';
 import type { Task, TaskClusterState } from '../domain/model.js';
-import type { ClusterStateStore, ConfigStore, TaskMessage, TaskQueue, TaskStore } from '../ports.js';
+import type {
+  ClusterStateStore,
+  ConfigStore,
+  EntityByKind,
+  EntityKind,
+  HistoryStore,
+  TaskMessage,
+  TaskQueue,
+  TaskStore,
+  VarnishTransport,
+} from '../ports.js';
+import { checkChangeCompiles } from './compile-check.js';
+import { historyEntriesFor, withTaskSeqs } from './history.js';
 
 export interface ChangeDeps {
   config: ConfigStore;
   tasks: TaskStore;
   clusterState: ClusterStateStore;
   queue: TaskQueue;
+  history: HistoryStore;
+  /** Reaches the Varnish servers; a change that needs a compile check fails with 503 without it. */
+  transport?: VarnishTransport;
+  /** Identity that history records for changes made with these deps; `system` when absent. */
+  caller?: string;
   now: () => Date;
   newId: () => string;
+}
+
+/** One entity write of a change: `before` is absent for a create, `after` for a delete. */
+export interface EntityWrite<K extends EntityKind = EntityKind> {
+  kind: K;
+  id: string;
+  before?: EntityByKind[K];
+  after?: EntityByKind[K];
+}
+
+export interface ChangeRequest {
+  /** Clusters whose VCL the change affects; each gets a reload. */
+  clusters: Iterable<string>;
+  /** Every entity that the save writes, for the compile check and the history. */
+  writes: EntityWrite[];
+  /** Set when the change restores a reload snapshot. */
+  rollback?: HistoryEntry['rollback'];
 }
 
 export interface ChangeResult<T> {
@@ -18,33 +53,43 @@ export interface ChangeResult<T> {
 }
 
 /**
- * Saves a change, then queues one task for the clusters whose VCL it affects.
+ * Saves a change, then queues one task for the clusters whose VCL it affects and records its
+ * history entries.
  *
- * An outbox entry is written before the save and removed once the task is queued. A crash at any
- * step leaves that entry behind, and the reconciler finishes its task. So a saved change always
- * gets a reload, even when the caller received an error.
+ * Before anything is written, a change to VCL code (see compile-check.ts) is compiled on a server
+ * of each affected cluster. Then an outbox entry, carrying the history entries, is written before
+ * the save and removed once the task is queued and the entries are written. A crash at any step
+ * leaves that entry behind, and the reconciler finishes its task and its history. So a saved
+ * change always gets a reload, even when the caller received an error.
  */
 export async function commitChange<T>(
   deps: ChangeDeps,
-  affectedClusters: Iterable<string>,
+  change: ChangeRequest,
   save: () => Promise<T>,
 ): Promise<ChangeResult<T>> {
-  const clusters = [...new Set(affectedClusters)].sort();
-  if (clusters.length === 0) return { resource: await save() };
+  const clusters = [...new Set(change.clusters)].sort();
+  await checkChangeCompiles(deps, change.writes, clusters);
 
   const taskId = deps.newId();
   const timestamp = deps.now().toISOString();
-  await deps.tasks.putOutbox({ taskId, clusters, createdAt: timestamp });
+  const entries = historyEntriesFor(deps, { ...change, clusters }, timestamp);
+  await deps.tasks.putOutbox({ taskId, clusters, createdAt: timestamp, changes: entries });
 
   let resource: T;
   try {
     resource = await save();
   } catch (error) {
-    await deps.tasks.deleteOutbox(taskId);
+    // After a partial save the outbox entry stays, so the reconciler reloads what was saved.
+    if (!(error instanceof ChangePartlySavedError)) await deps.tasks.deleteOutbox(taskId);
     throw error;
   }
 
-  const task = await queueTask(deps, { id: taskId, timestamp, clusters, origin: 'change' });
+  const task =
+    clusters.length === 0
+      ? undefined
+      : await queueTask(deps, { id: taskId, timestamp, clusters, origin: 'change' });
+  await deps.history.putEntries(withTaskSeqs(entries, task));
+  await deps.tasks.deleteOutbox(taskId);
   return { resource, task };
 }
 
@@ -75,7 +120,10 @@ export async function queueTask(
   return task;
 }
 
-/** Sends the messages of a stored task, records the request on its clusters and clears its outbox entry. */
+/**
+ * Sends the messages of a stored task and records the request on its clusters. The caller
+ * removes the task's outbox entry, if any, once the rest of the change is recorded.
+ */
 export async function sendTask(deps: ChangeDeps, task: Task): Promise<void> {
   const messages: TaskMessage[] = Object.entries(task.clusters).map(([clusterId, part]) => ({
     taskId: task.id,
@@ -87,7 +135,6 @@ export async function sendTask(deps: ChangeDeps, task: Task): Promise<void> {
 
   const requestedAt = deps.now().toISOString();
   for (const message of messages) await deps.clusterState.recordAttempt(message.clusterId, requestedAt);
-  await deps.tasks.deleteOutbox(task.id);
 }
 
 async function bumpUnlessDeleted(clusterState: ClusterStateStore, clusterId: string) {

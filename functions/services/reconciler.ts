@@ -1,5 +1,6 @@
 import type { ChangeDeps } from './changes.js';
 import { queueTask, sendTask } from './changes.js';
+import { recoverHistory } from './history.js';
 
 export interface ReconcileOptions {
   /** An outbox entry younger than this may belong to a request still running. */
@@ -9,16 +10,17 @@ export interface ReconcileOptions {
 }
 
 export interface ReconcileReport {
-  /** Ids of the tasks whose outbox entries were finished. */
+  /** Ids of the tasks whose outbox entries were finished; entries of changes without a task are not listed. */
   outboxTasksQueued: string[];
   /** The retry task queued for each cluster that was behind. */
   clustersRetried: { clusterId: string; taskId: string }[];
 }
 
 /**
- * Drives every saved change to a reload. It finishes tasks whose request stopped between saving
- * and queueing (their outbox entry is still there), and queues a retry for every cluster whose
- * saved configuration is newer than what it applied, for example after a failed reload.
+ * Drives every saved change to a reload. It finishes the tasks and history entries of requests
+ * that stopped between saving and recording them (their outbox entry is still there). It also
+ * queues a retry for every cluster whose saved configuration is newer than what it applied, for
+ * example after a failed reload.
  */
 export async function reconcile(deps: ChangeDeps, options: ReconcileOptions): Promise<ReconcileReport> {
   const now = deps.now();
@@ -27,16 +29,20 @@ export async function reconcile(deps: ChangeDeps, options: ReconcileOptions): Pr
   for (const entry of await deps.tasks.listOutbox()) {
     if (now.getTime() - Date.parse(entry.createdAt) < options.outboxAgeMs) continue;
 
-    const stored = await deps.tasks.getTask(entry.taskId);
-    if (stored) await sendTask(deps, stored);
-    else
-      await queueTask(deps, {
+    // An entry without clusters belongs to a change that needs no reload, only its history.
+    let task = entry.clusters.length > 0 ? await deps.tasks.getTask(entry.taskId) : undefined;
+    if (task) await sendTask(deps, task);
+    else if (entry.clusters.length > 0) {
+      task = await queueTask(deps, {
         id: entry.taskId,
         timestamp: entry.createdAt,
         clusters: entry.clusters,
         origin: 'change',
       });
-    report.outboxTasksQueued.push(entry.taskId);
+    }
+    await recoverHistory(deps, entry, task);
+    await deps.tasks.deleteOutbox(entry.taskId);
+    if (task) report.outboxTasksQueued.push(entry.taskId);
   }
 
   for (const cluster of await deps.config.list('cluster')) {

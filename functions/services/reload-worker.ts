@@ -6,6 +6,7 @@ import type { ReloadObserver, TaskMessage, VarnishTransport } from '../ports.js'
 import { logger } from '../shared/logger.js';
 import type { ChangeDeps } from './changes.js';
 import { loadClusterConfig } from './cluster-config.js';
+import { recordReloadSnapshot, rememberingRenderer } from './history.js';
 
 export interface ReloadDeps extends ChangeDeps {
   transport: VarnishTransport;
@@ -52,10 +53,11 @@ export async function processClusterBatch(
   const config = await loadClusterConfig(deps.config, clusterId);
   if (!config) return finishDeletedCluster(deps, clusterId, pending);
 
+  const renderer = rememberingRenderer((server) => renderVcl(config, server));
   try {
     const report = await reloadCluster({
       servers: config.servers,
-      renderFor: (server) => renderVcl(config, server),
+      renderFor: renderer.renderFor,
       transport: deps.transport,
       log: {
         info: (message, attributes = {}) => log.info(message, attributes),
@@ -63,6 +65,17 @@ export async function processClusterBatch(
       },
     });
 
+    // A snapshot that cannot be stored fails the batch, so the queue redelivers it and the next
+    // attempt, finding every server current, stores it.
+    await recordReloadSnapshot(deps.history, {
+      clusterId,
+      seq: targetSeq,
+      taskIds: pending.map((part) => part.taskId),
+      config,
+      results: report.servers,
+      rendered: renderer.rendered,
+      reloadedAt: finishedAt(),
+    });
     await deps.clusterState.recordApplied(clusterId, targetSeq, finishedAt());
     for (const part of pending) await markLive(deps, part, finishedAt());
     deps.observer?.reloaded(clusterId, Date.now() - started, true);

@@ -137,7 +137,7 @@ const backend: KindSpec<'backend'> = {
   },
 };
 
-export const KINDS: { [K in EntityKind]: KindSpec<K> } = {
+const SPECS: { [K in EntityKind]: KindSpec<K> } = {
   cluster,
   server,
   director,
@@ -148,6 +148,25 @@ export const KINDS: { [K in EntityKind]: KindSpec<K> } = {
   route,
   vclTemplate,
 };
+
+/**
+ * The spec of every kind. `writable` never returns `version`: the store raises it on each update
+ * to detect concurrent writes, and no client or rollback writes it.
+ */
+export const KINDS = Object.fromEntries(
+  Object.entries(SPECS).map(([kind, spec]) => [
+    kind,
+    {
+      ...spec,
+      writable: (entity: never) => {
+        const { version: _version, ...fields } = (
+          spec.writable as (entity: never) => Record<string, unknown>
+        )(entity);
+        return fields;
+      },
+    },
+  ]),
+) as unknown as typeof SPECS;
 
 /** Returns the API's view of a cluster, without its internal ordering counters. */
 export function clusterView(record: ClusterRecord): Cluster {

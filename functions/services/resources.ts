@@ -33,7 +33,8 @@ export async function createResource(
   await spec.checkReferences(deps.config, entity as never);
 
   const affected = await spec.affectedClusters(deps.config, entity as never);
-  return commitChange(deps, affected, async () => {
+  const writes = [{ kind, id: entity.id, after: entity }];
+  return commitChange(deps, { clusters: affected, writes }, async () => {
     await deps.config.create(kind, entity);
     return publicView(kind, entity);
   });
@@ -69,7 +70,7 @@ async function updateOnce(
 ): Promise<ChangeResult<object>> {
   const spec = KINDS[kind];
   const previous = await requireEntity(deps, kind, id);
-  const { version: _version, ...previousFields } = spec.writable(previous as never);
+  const previousFields = spec.writable(previous as never);
   const input = parseInput(spec.schema, mergePatch(previousFields, withoutMatchingId(body, id)));
   const nextFields = spec.writable(spec.toEntity(id, input as Record<string, unknown>) as never);
 
@@ -84,7 +85,8 @@ async function updateOnce(
     ...(await spec.affectedClusters(deps.config, previous as never)),
     ...(await spec.affectedClusters(deps.config, next as never)),
   ];
-  return commitChange(deps, affected, async () => {
+  const writes = [{ kind, id, before: previous, after: next }];
+  return commitChange(deps, { clusters: affected, writes }, async () => {
     await deps.config.update(kind, previous, written as Partial<EntityByKind[typeof kind]>);
     return publicView(kind, next);
   });
@@ -99,7 +101,8 @@ export async function deleteResource(
   const entity = await requireEntity(deps, kind, id);
   const affected = await spec.beforeDelete(deps.config, entity as never);
 
-  return commitChange(deps, affected, async () => {
+  const writes = [{ kind, id, before: entity }];
+  return commitChange(deps, { clusters: affected, writes }, async () => {
     await deps.config.remove(kind, entity);
     return undefined;
   });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createConfigStore } from '../adapters/dynamo-config-store.js';
+import { createHistoryStore } from '../adapters/dynamo-history-store.js';
 import { createTable } from '../adapters/dynamo-table.js';
 import { createClusterStateStore, createTaskStore } from '../adapters/dynamo-task-store.js';
 import { createSqsTaskQueue } from '../adapters/sqs-queue.js';
@@ -18,6 +19,7 @@ export function buildChangeDeps(
     tasks: createTaskStore(table),
     clusterState: createClusterStateStore(table),
     queue: createSqsTaskQueue(clients.sqs, settings.queueUrl),
+    history: createHistoryStore(table),
     now: () => new Date(),
     newId: randomUUID,
   };

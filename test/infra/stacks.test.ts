@@ -179,7 +179,7 @@ describe('stateless stack', () => {
     }
   });
 
-  it('reload bundle carries the SSM script', () => {
+  it('agent-facing bundles carry the SSM script', () => {
     const assetDir = (prefix: string) => {
       const [, fn] = Object.entries(main.stateless.findResources('AWS::Lambda::Function')).find(([id]) =>
         id.startsWith(prefix),
@@ -190,7 +190,8 @@ describe('stateless stack', () => {
     const script = readFileSync(new URL('../../agent/ssm/apply-vcl.sh', import.meta.url), 'utf8');
 
     expect(readFileSync(join(assetDir('ReloadFunction'), 'apply-vcl.sh'), 'utf8')).toBe(script);
-    expect(existsSync(join(assetDir('ApiFunction'), 'apply-vcl.sh'))).toBe(false);
+    expect(readFileSync(join(assetDir('ApiFunction'), 'apply-vcl.sh'), 'utf8')).toBe(script);
+    expect(existsSync(join(assetDir('ReconcileFunction'), 'apply-vcl.sh'))).toBe(false);
   });
 
   it('queue visibility is 6x the reload timeout', () => {
@@ -489,14 +490,16 @@ describe('cdk-nag', () => {
     expect(report.violations.map((violation) => violation.ruleName)).toEqual([]);
 
     const functions = Object.entries(withVpc.stateless.findResources('AWS::Lambda::Function'));
+    // The API function reaches the agents too (compile checks, previews, health, purges).
     const inVpc = functions.filter(([, fn]) => props(fn).VpcConfig !== undefined).map(([id]) => id);
-    expect(inVpc).toHaveLength(1);
-    expect(inVpc[0]).toMatch(/^ReloadFunction/);
-    const [, reload] = functions.find(([id]) => id.startsWith('ReloadFunction')) as [string, Json];
-    expect(props(reload).VpcConfig).toEqual({
-      SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
-      SecurityGroupIds: ['sg-0123456789abcdef0'],
-    });
+    expect(inVpc.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['ApiFunction', 'ReloadFunction']);
+    for (const prefix of ['ApiFunction', 'ReloadFunction']) {
+      const [, fn] = functions.find(([id]) => id.startsWith(prefix)) as [string, Json];
+      expect(props(fn).VpcConfig).toEqual({
+        SubnetIds: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'],
+        SecurityGroupIds: ['sg-0123456789abcdef0'],
+      });
+    }
   });
 });
 
