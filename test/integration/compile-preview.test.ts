@@ -79,6 +79,41 @@ describe('compile before commit', () => {
     );
   });
 
+  it('rejects a route condition PCRE2 rejects', async () => {
+    const response = await stack.api('POST', '/v1/routes', {
+      name: 'lookbehind',
+      priority: 1,
+      director: directorId,
+      clusters: [clusterId],
+      condition: { all: [{ field: 'url', operator: 'matches', value: PCRE2_REJECTS }] },
+    });
+
+    expect(response.status).toBe(422);
+    expect(response.body.compiler.source).toContain(PCRE2_REJECTS);
+    expect((await stack.api('GET', '/v1/routes')).body.items).toEqual([]);
+  });
+
+  it('rejects a template block that does not compile', async () => {
+    const template = await stack.api('POST', '/v1/vcl-templates', {
+      name: 'team',
+      blocks: { deliver: 'set resp.http.x-team = "a";' },
+    });
+    expect(
+      (await stack.api('PATCH', `/v1/clusters/${clusterId}`, { template: template.body.id })).status,
+    ).toBe(200);
+
+    const response = await stack.api('PATCH', `/v1/vcl-templates/${template.body.id}`, {
+      blocks: { deliver: 'set resp.http.x-team = ;' },
+    });
+
+    expect(response.status).toBe(422);
+    expect(response.body.compiler.message).toContain("Unknown token ';'");
+    expect(response.body.compiler.source).toContain('set resp.http.x-team = ;');
+    expect(response.body.compiler.position).toBeGreaterThan(0);
+    const saved = await stack.api('GET', `/v1/vcl-templates/${template.body.id}`);
+    expect(saved.body.blocks.deliver).toBe('set resp.http.x-team = "a";');
+  });
+
   it('leaves no compile VCL loaded', async () => {
     for (const server of servers) {
       const loaded = await stack.runtime.deps.transport(server).listVcls();
