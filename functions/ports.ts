@@ -139,8 +139,20 @@ export interface TaskStore {
   getTask(id: string): Promise<Task | undefined>;
   /** Sets a cluster's part of the task to running, unless it finished already. */
   markTaskRunning(taskId: string, clusterId: string): Promise<void>;
-  /** Finishes a cluster's part of the task once; later calls for the same part change nothing. */
+  /**
+   * Finishes a cluster's part of the task once; later calls for the same part change nothing.
+   * Finishing the last open part removes the task's open-task marker.
+   */
   finishTask(taskId: string, clusterId: string, outcome: TaskOutcome): Promise<void>;
+  /** Marks a task as open until its last part finishes, so a lost queue message can be sent again. */
+  putOpenTask(taskId: string, createdAt: string): Promise<void>;
+  listOpenTasks(): Promise<{ taskId: string; createdAt: string }[]>;
+  deleteOpenTask(taskId: string): Promise<void>;
+  /**
+   * Claims a periodic job for this run: returns true, and records `now`, only when the job last
+   * ran at least `intervalMs` before `now`. Of two concurrent callers at most one wins.
+   */
+  claimPeriodicRun(job: string, now: Date, intervalMs: number): Promise<boolean>;
 }
 
 export interface TaskOutcome {

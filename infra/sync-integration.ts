@@ -31,7 +31,8 @@ export function syncRequestTemplate(stateMachineArn: string): string {
     `  "stateMachineArn": "${stateMachineArn}",`,
     '  "input": "{\\"httpMethod\\":\\"$context.httpMethod\\",\\"requestId\\":\\"$context.requestId\\",' +
       '\\"path\\":\\"$util.base64Encode($path)\\",\\"body\\":\\"$util.base64Encode($input.body)\\",' +
-      '\\"contentType\\":\\"$util.base64Encode($contentType)\\",\\"prefer\\":\\"$util.base64Encode($prefer)\\"}"',
+      '\\"contentType\\":\\"$util.base64Encode($contentType)\\",\\"prefer\\":\\"$util.base64Encode($prefer)\\",' +
+      '\\"caller\\":\\"$util.base64Encode($context.identity.userArn)\\"}"',
     '}',
   ].join('\n');
 }
@@ -101,7 +102,11 @@ export function addWriteMethods(scope: Construct, resource: IResource, options: 
       timeout: options.timeout,
       // A request without the JSON template (another Content-Type) gets 415 from API Gateway.
       passthroughBehavior: PassthroughBehavior.NEVER,
-      requestTemplates: { 'application/json': syncRequestTemplate(options.stateMachine.stateMachineArn) },
+      // JSON Merge Patch bodies (RFC 7396) are JSON too, and the API function accepts both types.
+      requestTemplates: {
+        'application/json': syncRequestTemplate(options.stateMachine.stateMachineArn),
+        'application/merge-patch+json': syncRequestTemplate(options.stateMachine.stateMachineArn),
+      },
       integrationResponses: [
         { statusCode: '200', responseTemplates: { 'application/json': syncResponseTemplate() } },
       ],

@@ -31,10 +31,13 @@ async function main() {
     });
   }
 
-  const runtime = await startLocalRuntime({ port, dataDir, agentKey }).catch(async (error) => {
-    await fleet?.stop();
-    throw error;
-  });
+  // The fleet check reloads every cluster each minute, so a varnishd restarted by hand gets its VCL back.
+  const runtime = await startLocalRuntime({ port, dataDir, agentKey, resyncAfterMs: 60_000 }).catch(
+    async (error) => {
+      await fleet?.stop();
+      throw error;
+    },
+  );
 
   // Clusters saved by an earlier run point at varnishd instances that restarted without their
   // VCL, so every cluster is reloaded once; servers already up to date are skipped.

@@ -4,7 +4,12 @@ import { createAgentTransport } from '../functions/adapters/agent-client.js';
 import { type ApiDeps, createApiHandler } from '../functions/api/handler.js';
 import type { ReloadObserver, VarnishTransport } from '../functions/ports.js';
 import { createReloadHandler } from '../functions/reload/handler.js';
-import { type ReconcileReport, reconcile, resyncAllClusters } from '../functions/services/reconciler.js';
+import {
+  type ReconcileOptions,
+  type ReconcileReport,
+  reconcile,
+  resyncAllClusters,
+} from '../functions/services/reconciler.js';
 import type { ReloadDeps } from '../functions/services/reload-worker.js';
 import { logger } from '../functions/shared/logger.js';
 import { buildChangeDeps } from '../functions/shared/wiring.js';
@@ -28,6 +33,8 @@ export interface LocalRuntimeOptions {
   /** Reconciler period and the pause before a cluster that is behind is retried, in ms. */
   reconcileIntervalMs?: number;
   retryAfterMs?: number;
+  /** Period of the fleet check that reloads every cluster; undefined turns it off. */
+  resyncAfterMs?: number;
 }
 
 export interface LocalRuntime {
@@ -35,8 +42,8 @@ export interface LocalRuntime {
   /** The SDK clients pointed at the emulators. */
   clients: { dynamo: DynamoDBClient; sqs: SQSClient };
   deps: ApiDeps & ReloadDeps;
-  /** Runs one reconciler pass now, with an outbox age of zero. */
-  reconcileNow(options?: { retryAfterMs?: number }): Promise<ReconcileReport>;
+  /** Runs one reconciler pass now, with an outbox age of zero unless overridden. */
+  reconcileNow(options?: Partial<ReconcileOptions>): Promise<ReconcileReport>;
   /** Queues a reload of every cluster; returns their ids. */
   resyncAll(): Promise<string[]>;
   stop(): Promise<void>;
@@ -85,18 +92,23 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     stoppers.push(gateway.close);
     const poller = startSqsPoller(sqs, createReloadHandler(deps), {
       queueUrl,
-      concurrency: 4,
+      // Each loop holds one cluster's batch, so this many clusters reload at once.
+      concurrency: 8,
       retryDelaySeconds: 2,
     });
     stoppers.push(poller.stop);
 
     const retryAfterMs = options.retryAfterMs ?? 30_000;
-    const reconcileNow = (overrides: { retryAfterMs?: number } = {}) =>
-      reconcile(deps, { outboxAgeMs: 0, retryAfterMs: overrides.retryAfterMs ?? retryAfterMs });
+    const reconcileNow = (overrides: Partial<ReconcileOptions> = {}) =>
+      reconcile(deps, { outboxAgeMs: 0, retryAfterMs, ...overrides });
     const timer = setInterval(() => {
-      reconcile(deps, { outboxAgeMs: 60_000, retryAfterMs }).catch((error) =>
-        logger.error('reconciler pass failed', { error }),
-      );
+      const periodic = {
+        outboxAgeMs: 60_000,
+        retryAfterMs,
+        staleTaskAgeMs: 300_000,
+        resyncAfterMs: options.resyncAfterMs,
+      };
+      reconcile(deps, periodic).catch((error) => logger.error('reconciler pass failed', { error }));
     }, options.reconcileIntervalMs ?? 15_000);
     stoppers.push(async () => clearInterval(timer));
 

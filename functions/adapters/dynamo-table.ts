@@ -12,6 +12,8 @@ export const KEY = {
   name: (kind: string, name: string) => ({ pk: `name#${kind}`, sk: name }),
   task: (id: string) => ({ pk: `task#${id}`, sk: 'task' }),
   outbox: (taskId: string) => ({ pk: 'outbox', sk: taskId }),
+  openTask: (taskId: string) => ({ pk: 'open-task', sk: taskId }),
+  periodicJob: (job: string) => ({ pk: 'periodic-job', sk: job }),
 };
 
 export interface Table {

@@ -16,7 +16,7 @@ import { isConditionFailure, KEY, queryAll, stripKeys, type Table } from './dyna
 const TASK_RETENTION_SECONDS = 30 * 24 * 3600;
 
 export function createTaskStore(table: Table): TaskStore {
-  return {
+  const store: TaskStore = {
     async putOutbox(entry) {
       // History entries may carry large templates, so they are packed to keep the item under 400 KB.
       const { changes, ...rest } = entry;
@@ -93,15 +93,56 @@ export function createTaskStore(table: Table): TaskStore {
         assignments += ', #clusters.#cluster.#error = :error';
       }
 
-      await updateUnlessConditionFails(table, {
-        Key: KEY.task(taskId),
-        UpdateExpression: `SET ${assignments} ADD pendingCount :minusOne`,
-        ConditionExpression: '#clusters.#cluster.#status IN (:queued, :running) AND pendingCount >= :one',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: { ...values, ':minusOne': -1 },
+      try {
+        const result = await table.client.send(
+          new UpdateCommand({
+            TableName: table.name,
+            Key: KEY.task(taskId),
+            UpdateExpression: `SET ${assignments} ADD pendingCount :minusOne`,
+            ConditionExpression: '#clusters.#cluster.#status IN (:queued, :running) AND pendingCount >= :one',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: { ...values, ':minusOne': -1 },
+            ReturnValues: 'UPDATED_NEW',
+          }),
+        );
+        if (Number(result.Attributes?.pendingCount) === 0) await store.deleteOpenTask(taskId);
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    },
+
+    async putOpenTask(taskId, createdAt) {
+      await table.client.send(
+        new PutCommand({ TableName: table.name, Item: { ...KEY.openTask(taskId), taskId, createdAt } }),
+      );
+    },
+
+    async listOpenTasks() {
+      const items = await queryAll(table, {
+        KeyConditionExpression: 'pk = :open',
+        ExpressionAttributeValues: { ':open': KEY.openTask('').pk },
+      });
+      return items.map((item) => ({ taskId: String(item.taskId), createdAt: String(item.createdAt) }));
+    },
+
+    async deleteOpenTask(taskId) {
+      await table.client.send(new DeleteCommand({ TableName: table.name, Key: KEY.openTask(taskId) }));
+    },
+
+    async claimPeriodicRun(job, now, intervalMs) {
+      // ISO 8601 timestamps in UTC sort as strings, so the condition compares them directly.
+      return updateUnlessConditionFails(table, {
+        Key: KEY.periodicJob(job),
+        UpdateExpression: 'SET lastRunAt = :now',
+        ConditionExpression: 'attribute_not_exists(lastRunAt) OR lastRunAt <= :threshold',
+        ExpressionAttributeValues: {
+          ':now': now.toISOString(),
+          ':threshold': new Date(now.getTime() - intervalMs).toISOString(),
+        },
       });
     },
   };
+  return store;
 }
 
 export function createClusterStateStore(table: Table): ClusterStateStore {

@@ -9,9 +9,17 @@ import { buildChangeDeps } from '../shared/wiring.js';
 const config = readConfig();
 const deps = buildChangeDeps({ dynamo: new DynamoDBClient({}), sqs: new SQSClient({}) }, config);
 const retryAfterMs = Number(process.env.VAAS_RETRY_AFTER_SECONDS ?? 300) * 1000;
+const resyncAfterMs = Number(process.env.VAAS_RESYNC_AFTER_SECONDS ?? 600) * 1000;
+// SQS drops a resent message with the same deduplication id for 5 minutes, so wait longer.
+const STALE_TASK_AGE_MS = 15 * 60_000;
 
 export const handler = async () => {
-  const report = await reconcile(deps, { outboxAgeMs: 60_000, retryAfterMs });
+  const report = await reconcile(deps, {
+    outboxAgeMs: 60_000,
+    retryAfterMs,
+    staleTaskAgeMs: STALE_TASK_AGE_MS,
+    resyncAfterMs,
+  });
   logger.info('reconciled', { ...report });
   return report;
 };

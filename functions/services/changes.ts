@@ -115,9 +115,18 @@ export async function queueTask(
     pendingCount: Object.keys(parts).length,
     origin: request.origin,
   };
-  await deps.tasks.putTask(task);
-  await sendTask(deps, task);
+  await storeAndSendTask(deps, task);
   return task;
+}
+
+/**
+ * Stores a task, marks it open and sends its messages. The open-task marker stays until the last
+ * part finishes, so the reconciler can send the messages again if they are lost.
+ */
+export async function storeAndSendTask(deps: ChangeDeps, task: Task): Promise<void> {
+  await deps.tasks.putTask(task);
+  if (task.pendingCount > 0) await deps.tasks.putOpenTask(task.id, task.timestamp);
+  await sendTask(deps, task);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ChangeDeps } from './changes.js';
-import { queueTask, sendTask } from './changes.js';
+import { queueTask, sendTask, storeAndSendTask } from './changes.js';
 import { recoverHistory } from './history.js';
 
 export interface ReconcileOptions {
@@ -7,6 +7,17 @@ export interface ReconcileOptions {
   outboxAgeMs: number;
   /** How long after the last reload attempt a cluster that is behind is tried again. */
   retryAfterMs: number;
+  /**
+   * An open task older than this gets its queue messages again: they may have been lost (an
+   * emulator restart, a dead-letter queue). A resent part that is already applied just succeeds.
+   */
+  staleTaskAgeMs?: number;
+  /**
+   * Period of the fleet check that reloads every cluster, so a varnishd that restarted or was
+   * changed outside vaas gets its VCL back; servers that run the right VCL are skipped.
+   * Undefined turns the check off.
+   */
+  resyncAfterMs?: number;
 }
 
 export interface ReconcileReport {
@@ -14,6 +25,10 @@ export interface ReconcileReport {
   outboxTasksQueued: string[];
   /** The retry task queued for each cluster that was behind. */
   clustersRetried: { clusterId: string; taskId: string }[];
+  /** Ids of open tasks whose messages were sent again. */
+  staleTasksResent: string[];
+  /** Clusters that the periodic fleet check queued for a reload. */
+  clustersResynced: string[];
 }
 
 /**
@@ -24,7 +39,12 @@ export interface ReconcileReport {
  */
 export async function reconcile(deps: ChangeDeps, options: ReconcileOptions): Promise<ReconcileReport> {
   const now = deps.now();
-  const report: ReconcileReport = { outboxTasksQueued: [], clustersRetried: [] };
+  const report: ReconcileReport = {
+    outboxTasksQueued: [],
+    clustersRetried: [],
+    staleTasksResent: [],
+    clustersResynced: [],
+  };
 
   for (const entry of await deps.tasks.listOutbox()) {
     if (now.getTime() - Date.parse(entry.createdAt) < options.outboxAgeMs) continue;
@@ -58,12 +78,40 @@ export async function reconcile(deps: ChangeDeps, options: ReconcileOptions): Pr
       pendingCount: 1,
       origin: 'retry' as const,
     };
-    await deps.tasks.putTask(task);
-    await sendTask(deps, task);
+    await storeAndSendTask(deps, task);
     report.clustersRetried.push({ clusterId: cluster.id, taskId: task.id });
   }
 
+  report.staleTasksResent = await resendStaleTasks(deps, now, options.staleTaskAgeMs);
+  if (
+    options.resyncAfterMs !== undefined &&
+    (await deps.tasks.claimPeriodicRun('resync', now, options.resyncAfterMs))
+  ) {
+    report.clustersResynced = await resyncAllClusters(deps);
+  }
   return report;
+}
+
+async function resendStaleTasks(
+  deps: ChangeDeps,
+  now: Date,
+  staleTaskAgeMs: number | undefined,
+): Promise<string[]> {
+  if (staleTaskAgeMs === undefined) return [];
+  const resent: string[] = [];
+
+  for (const open of await deps.tasks.listOpenTasks()) {
+    if (now.getTime() - Date.parse(open.createdAt) < staleTaskAgeMs) continue;
+
+    const task = await deps.tasks.getTask(open.taskId);
+    if (!task || task.pendingCount === 0) {
+      await deps.tasks.deleteOpenTask(open.taskId);
+      continue;
+    }
+    await sendTask(deps, task);
+    resent.push(task.id);
+  }
+  return resent;
 }
 
 /**

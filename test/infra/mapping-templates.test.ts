@@ -28,7 +28,11 @@ function renderRequest(request: {
       },
     }),
   };
-  const context = { httpMethod: request.method, requestId: 'request-1' };
+  const context = {
+    httpMethod: request.method,
+    requestId: 'request-1',
+    identity: { userArn: 'arn:aws:iam::123456789012:role/deployer' },
+  };
   const output = render(syncRequestTemplate(STATE_MACHINE_ARN), { input, util, context });
   return JSON.parse(output) as { stateMachineArn: string; input: string };
 }
@@ -65,6 +69,7 @@ describe('request template', () => {
     expect(event.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(event.headers.prefer).toBe('respond-async, wait=5');
     expect(event.requestContext.requestId).toBe('request-1');
+    expect(event.requestContext.identity.caller).toBe('arn:aws:iam::123456789012:role/deployer');
   });
 
   it('sends empty values for a DELETE without headers', () => {

@@ -492,7 +492,10 @@ describe('cdk-nag', () => {
     const functions = Object.entries(withVpc.stateless.findResources('AWS::Lambda::Function'));
     // The API function reaches the agents too (compile checks, previews, health, purges).
     const inVpc = functions.filter(([, fn]) => props(fn).VpcConfig !== undefined).map(([id]) => id);
-    expect(inVpc.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['ApiFunction', 'ReloadFunction']);
+    expect(inVpc.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'ApiFunction',
+      'ReloadFunction',
+    ]);
     for (const prefix of ['ApiFunction', 'ReloadFunction']) {
       const [, fn] = functions.find(([id]) => id.startsWith(prefix)) as [string, Json];
       expect(props(fn).VpcConfig).toEqual({

@@ -75,6 +75,44 @@ describe('reconciler', () => {
   });
 });
 
+describe('open tasks', () => {
+  it('sends again the messages of a task whose messages were lost', async () => {
+    const lostQueue: ChangeDeps = { ...stack.runtime.deps, queue: { send: async () => {} } };
+    const body = { director: directorId, address: '127.0.0.1', port: 20_600 };
+    const created = await createResource(lostQueue, 'backend', body);
+    const taskId = created.task?.id ?? '';
+    expect((await stack.api('GET', `/v1/tasks/${taskId}`)).body.status).toBe('queued');
+
+    const early = await stack.runtime.reconcileNow({ staleTaskAgeMs: 3_600_000 });
+    expect(early.staleTasksResent).toEqual([]);
+    const report = await stack.runtime.reconcileNow({ staleTaskAgeMs: 0 });
+    expect(report.staleTasksResent).toContain(taskId);
+    expect((await waitForTask(stack, taskId)).status).toBe('succeeded');
+
+    const after = await stack.runtime.reconcileNow({ staleTaskAgeMs: 0 });
+    expect(after.staleTasksResent).not.toContain(taskId);
+  });
+
+  it('restores a VCL replaced outside vaas at the fleet check', async () => {
+    const server = (await stack.api('GET', '/v1/servers')).body.items[0];
+    const agent = stack.runtime.deps.transport(server);
+    await agent.loadVcl('manual', 'vcl 4.1;\nbackend default none;\n');
+    await agent.useVcl('manual');
+    expect((await throughVarnish(varnishPort(), '/fleet-check')).status).toBe(503);
+
+    const report = await stack.runtime.reconcileNow({ resyncAfterMs: 0 });
+    expect(report.clustersResynced).toContain(clusterId);
+    const deadline = Date.now() + 20_000;
+    while ((await throughVarnish(varnishPort(), '/fleet-check')).status !== 200 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((await throughVarnish(varnishPort(), '/fleet-check')).backend).toMatch(/^backend-/);
+
+    const again = await stack.runtime.reconcileNow({ resyncAfterMs: 3_600_000 });
+    expect(again.clustersResynced).toEqual([]);
+  });
+});
+
 describe('sync wait timeout', () => {
   it('returns 202 with Location when the reload outlasts the wait', async () => {
     stack.setLoadDelay(2_000);
