@@ -279,8 +279,11 @@ export function heredocTokenFor(vcl: string): string {
   }
 }
 
-/** Parses `vcl.list -j`: `[version, argv, timestamp, ...entries]`. */
-export function parseVclList(body: string): LoadedVcl[] {
+/**
+ * Returns the entries of a `-j` response, `[version, argv, timestamp, ...entries]`. Throws
+ * VarnishUnavailableError naming the command when the body is not such an array.
+ */
+export function jsonEntries(command: string, body: string): unknown[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -288,11 +291,15 @@ export function parseVclList(body: string): LoadedVcl[] {
     parsed = undefined;
   }
   if (!Array.isArray(parsed)) {
-    throw new VarnishUnavailableError(`vcl.list -j returned invalid JSON: ${body.slice(0, 200)}`);
+    throw new VarnishUnavailableError(`${command} returned invalid JSON: ${body.slice(0, 200)}`);
   }
+  return parsed.slice(3);
+}
 
+/** Parses `vcl.list -j`. */
+export function parseVclList(body: string): LoadedVcl[] {
   const items: LoadedVcl[] = [];
-  for (const entry of parsed.slice(3)) {
+  for (const entry of jsonEntries('vcl.list -j', body)) {
     const { name, status } = (entry ?? {}) as { name?: unknown; status?: unknown };
     if (typeof name === 'string' && typeof status === 'string') {
       items.push({ name, status });

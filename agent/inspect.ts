@@ -5,7 +5,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { ValidationError, VarnishUnavailableError } from '../functions/domain/errors.js';
 import { banCommand, parsePurgeTarget } from '../functions/domain/purge-target.js';
 import type { ActiveVcl, VarnishBackendHealth } from '../functions/ports.js';
-import { type AdminResponse, CliStatus, type VarnishAdminClient } from './admin-client.js';
+import { type AdminResponse, CliStatus, jsonEntries, type VarnishAdminClient } from './admin-client.js';
 import { type Handler, HttpProblem } from './http.js';
 
 /** Runs admin commands one after another; see createSerialQueue in server.ts. */
@@ -113,18 +113,8 @@ async function runWithoutTruncation(
  * `probe_message` `[good, window, "healthy"|"sick"]`, with a window of 0 for a backend without probe.
  */
 export function parseBackendList(body: string): VarnishBackendHealth[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    parsed = undefined;
-  }
-  if (!Array.isArray(parsed)) {
-    throw new VarnishUnavailableError(`backend.list -j returned invalid JSON: ${body.slice(0, 200)}`);
-  }
-
   const items: VarnishBackendHealth[] = [];
-  for (const group of parsed.slice(3)) {
+  for (const group of jsonEntries('backend.list -j', body)) {
     if (typeof group !== 'object' || group === null) continue;
     for (const [name, value] of Object.entries(group as Record<string, unknown>)) {
       const item = backendHealthOf(name, value);
