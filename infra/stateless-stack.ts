@@ -125,7 +125,7 @@ export class StatelessStack extends Stack {
       serviceName: 'vaas-reconcile',
       timeout: RECONCILE_FUNCTION_TIMEOUT,
       memorySize: 256,
-      environment: { ...shared, VAAS_RETRY_AFTER_SECONDS: '300' },
+      environment: { ...shared, VAAS_RETRY_AFTER_SECONDS: '300', VAAS_RESYNC_AFTER_SECONDS: '600' },
     });
 
     this.grantAccess(props);

@@ -43,7 +43,7 @@ export const RESPONSE_HEADERS = ['Content-Type', 'Location', 'Preference-Applied
 /**
  * Returns the response template. A finished execution's output is an API Gateway proxy result
  * `{ statusCode, headers, body }`. An execution that did not succeed (it hit its own timeout, or
- * Step Functions failed) answers 504: the change may be saved, so the caller must not assume
+ * Step Functions failed) returns 504: the change may be saved, so the caller must not assume
  * either outcome.
  */
 export function syncResponseTemplate(): string {

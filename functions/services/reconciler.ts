@@ -14,7 +14,7 @@ export interface ReconcileOptions {
   staleTaskAgeMs?: number;
   /**
    * Period of the fleet check that reloads every cluster, so a varnishd that restarted or was
-   * changed outside vaas gets its VCL back; servers that run the right VCL are skipped.
+   * changed outside vaas gets its VCL back. Servers that run the right VCL are skipped.
    * Undefined turns the check off.
    */
   resyncAfterMs?: number;
@@ -116,8 +116,8 @@ async function resendStaleTasks(
 
 /**
  * Queues a reload of every cluster, for example after the Varnish servers restarted without
- * their VCL. The task raises each cluster's changeSeq so that it is not skipped as applied;
- * servers whose active VCL is already current are skipped by the reload itself.
+ * their VCL. The task raises each cluster's changeSeq so that it is not skipped as applied.
+ * Servers whose active VCL is already current are skipped by the reload itself.
  */
 export async function resyncAllClusters(deps: ChangeDeps): Promise<string[]> {
   const clusters = (await deps.config.list('cluster')).map((cluster) => cluster.id);
