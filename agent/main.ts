@@ -24,7 +24,7 @@ Options:
 The token of an agent is derived from the control plane's agent key and the agent's URL, as
 registered in the server's agentUrl. Print it with:
 
-  VAAS_AGENT_TOKEN=<agent key> tsx agent/main.ts derive-token http://10.0.0.5:6085
+  VAAS_AGENT_KEY=<agent key> tsx agent/main.ts derive-token http://10.0.0.5:6085
 `;
 
 interface AgentConfig {
@@ -94,12 +94,12 @@ function readRequiredFile(option: string, path: string): Buffer {
   }
 }
 
-/** Prints the token for the agent at `agentUrl`, derived from the key in VAAS_AGENT_TOKEN. */
+/** Prints the token for the agent at `agentUrl`, derived from the key in VAAS_AGENT_KEY. */
 function printDerivedToken(agentUrl: string | undefined): void {
-  const key = process.env.VAAS_AGENT_TOKEN?.trim();
+  const key = process.env.VAAS_AGENT_KEY?.trim();
   if (!key || !agentUrl || !URL.canParse(agentUrl)) {
     process.stderr.write(
-      'vaas-agent: usage: VAAS_AGENT_TOKEN=<agent key> tsx agent/main.ts derive-token URL\n',
+      'vaas-agent: usage: VAAS_AGENT_KEY=<agent key> tsx agent/main.ts derive-token URL\n',
     );
     process.exitCode = 2;
     return;

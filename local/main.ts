@@ -18,7 +18,7 @@ const demoPortBase = Number(process.env.VAAS_DEMO_PORT_BASE ?? 6081);
 async function main() {
   await mkdir(dataDir, { recursive: true });
   // The reload handler derives each demo agent's token from a key made for this run.
-  const agentKey = process.env.VAAS_AGENT_TOKEN ?? randomBytes(24).toString('hex');
+  const agentKey = process.env.VAAS_AGENT_KEY ?? randomBytes(24).toString('hex');
 
   let fleet: DemoFleet | undefined;
   if (findVarnishd() && process.env.VAAS_DEMO !== 'off') {
@@ -44,7 +44,7 @@ async function main() {
   const resynced = await runtime.resyncAll();
   if (resynced.length > 0)
     logger.info('reloading the clusters saved by an earlier run', { clusters: resynced });
-  printQuickStart(runtime.apiUrl, dataDir, fleet);
+  printQuickStart(runtime.apiUrl, dataDir, fleet, resynced.length);
 
   let stopping = false;
   const stop = async (signal: string) => {

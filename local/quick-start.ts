@@ -1,13 +1,32 @@
 import type { DemoFleet } from './demo-fleet.js';
 
 /** Prints where vaas listens and curl commands that build a demo cluster step by step. */
-export function printQuickStart(apiUrl: string, dataDir: string, fleet: DemoFleet | undefined): void {
+export function printQuickStart(
+  apiUrl: string,
+  dataDir: string,
+  fleet: DemoFleet | undefined,
+  savedClusters: number,
+): void {
   const lines = ['', `vaas API: ${apiUrl}   (data: ${dataDir}; Ctrl-C stops everything)`];
 
   if (!fleet) {
     lines.push(
       "varnishd was not found (or VAAS_DEMO=off), so no demo fleet runs. Install Debian's varnish package for it,",
       'or register your own servers that run the vaas agent (see README.md).',
+      '',
+    );
+    console.log(lines.join('\n'));
+    return;
+  }
+
+  if (savedClusters > 0) {
+    lines.push(
+      `${savedClusters} cluster(s) saved by an earlier run are back and are being reloaded. Inspect them with:`,
+      '',
+      `  curl -s ${apiUrl}/v1/clusters`,
+      `  curl -s ${apiUrl}/v1/servers`,
+      '',
+      `To start over with an empty demo, stop vaas and remove ${dataDir}.`,
       '',
     );
     console.log(lines.join('\n'));

@@ -14,7 +14,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): VaasConfig {
   return {
     tableName: required(env, 'VAAS_TABLE_NAME'),
     queueUrl: required(env, 'VAAS_QUEUE_URL'),
-    agentToken: env.VAAS_AGENT_TOKEN ?? '',
+    agentToken: env.VAAS_AGENT_KEY ?? '',
     agentTimeoutMs: Number(env.VAAS_AGENT_TIMEOUT_MS ?? 60_000),
   };
 }

@@ -30,9 +30,15 @@ interface Synthesized {
   stateless: Template;
 }
 
-function synthesize(context: Json = {}): Synthesized {
+/** Returns a fresh output folder that afterAll removes; an App without one leaves /tmp/cdk.out* behind. */
+function tempOutdir(): string {
   const outdir = mkdtempSync(join(tmpdir(), 'vaas-cdk-'));
   outdirs.push(outdir);
+  return outdir;
+}
+
+function synthesize(context: Json = {}): Synthesized {
+  const outdir = tempOutdir();
   const app = new App({ outdir, context: { ...CDK_CONTEXT, ...context } });
   const stacks = buildVaasApp(app);
   app.synth();
@@ -203,7 +209,7 @@ describe('stateless stack', () => {
   });
 
   it('synth fails when visibility is too short', () => {
-    const app = new App({ context: CDK_CONTEXT });
+    const app = new App({ outdir: tempOutdir(), context: CDK_CONTEXT });
     const { stateful } = main.stacks;
     expect(
       () =>
@@ -508,19 +514,26 @@ describe('cdk-nag', () => {
 
 describe('context values', () => {
   it('rejects subnets without vpcId', () => {
-    const app = new App({ context: { ...CDK_CONTEXT, subnetIds: 'subnet-0123456789abcdef0' } });
+    const app = new App({
+      outdir: tempOutdir(),
+      context: { ...CDK_CONTEXT, subnetIds: 'subnet-0123456789abcdef0' },
+    });
     expect(() => buildVaasApp(app)).toThrow(/subnetIds and securityGroupIds need vpcId/);
   });
 
   it('rejects a malformed vpcId', () => {
     const app = new App({
+      outdir: tempOutdir(),
       context: { ...CDK_CONTEXT, vpcId: 'my-vpc', subnetIds: 'subnet-0123456789abcdef0' },
     });
     expect(() => buildVaasApp(app)).toThrow(/invalid context vpcId="my-vpc"/);
   });
 
   it('rejects vpcId without subnets', () => {
-    const app = new App({ context: { ...CDK_CONTEXT, vpcId: 'vpc-0123456789abcdef0' } });
+    const app = new App({
+      outdir: tempOutdir(),
+      context: { ...CDK_CONTEXT, vpcId: 'vpc-0123456789abcdef0' },
+    });
     expect(() => buildVaasApp(app)).toThrow(/vpcId needs subnetIds/);
   });
 });

@@ -43,8 +43,8 @@ describe('loadAgentToken', () => {
     await expect(load()).rejects.toThrow(`secret ${SECRET_ARN} has no string value`);
   });
 
-  it('falls back to VAAS_AGENT_TOKEN without a secret ARN', async () => {
-    const load = createAgentTokenLoader({ VAAS_AGENT_TOKEN: 'local-token-0123456789' }, createClient);
+  it('falls back to VAAS_AGENT_KEY without a secret ARN', async () => {
+    const load = createAgentTokenLoader({ VAAS_AGENT_KEY: 'local-token-0123456789' }, createClient);
 
     expect(await load()).toBe('local-token-0123456789');
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(0);
