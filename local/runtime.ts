@@ -105,7 +105,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       const periodic = {
         outboxAgeMs: 60_000,
         retryAfterMs,
-        staleTaskAgeMs: 300_000,
+        staleTaskAgeMs: 60_000,
         resyncAfterMs: options.resyncAfterMs,
       };
       reconcile(deps, periodic).catch((error) => logger.error('reconciler pass failed', { error }));

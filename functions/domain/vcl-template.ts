@@ -185,11 +185,19 @@ function placeholderProblem(text: string): string | undefined {
 
 /**
  * Returns a message when the text would not stay inside one subroutine body: a brace that closes
- * the subroutine or stays open, a string or comment left open, or inline C. The lexer follows
+ * the subroutine or stays open, a string or comment left open, inline C, `include` or `import`,
+ * or a control character other than tab. The lexer follows
  * varnishd 7.1's: `#` and `//` comments to the end of the line, `/* … *\/`, `"…"` on one line,
- * and the long strings `{"…"}` and `"""…"""`.
+ * the long strings `{"…"}` and `"""…"""`, and BLOB literals `:base64:`.
  */
-export function blockSyntaxError(text: string): string | undefined {
+export function blockSyntaxError(rawText: string): string | undefined {
+  // The renderer writes CRLF and CR as LF, so the check reads the text as varnishd will.
+  const text = rawText.replace(/\r\n?/g, '\n');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the pattern exists to find control characters.
+  const control = /[\u0000-\u0008\u000b-\u001f\u007f]/.exec(text);
+  if (control)
+    return `line ${lineAt(text, control.index)}: control characters other than tab are not allowed`;
+
   let depth = 0;
   let index = 0;
   while (index < text.length) {
@@ -220,6 +228,10 @@ export function blockSyntaxError(text: string): string | undefined {
       if (end === -1 || (lineEnd !== -1 && lineEnd < end))
         return `line ${line()}: a string is not closed on its line`;
       index = end + 1;
+    } else if (rest.startsWith(':') && BLOB_LITERAL.test(text.slice(index))) {
+      index += (BLOB_LITERAL.exec(text.slice(index))?.[0] ?? ':').length;
+    } else if (FORBIDDEN_KEYWORD.test(text.slice(index)) && !/[A-Za-z0-9_.-]/.test(text[index - 1] ?? '')) {
+      return `line ${line()}: include and import are not allowed in a template block`;
     } else {
       if (rest.startsWith('{')) depth++;
       if (rest.startsWith('}')) depth--;
@@ -229,6 +241,11 @@ export function blockSyntaxError(text: string): string | undefined {
   }
   return depth > 0 ? 'a { is not closed' : undefined;
 }
+
+/** A VCL BLOB literal such as `:AAEC//8=:`, which varnishd reads as one token. */
+const BLOB_LITERAL = /^:[A-Za-z0-9+/=]*:/;
+/** `include` and `import` would read other files of the Varnish host into the VCL or its errors. */
+const FORBIDDEN_KEYWORD = /^(include|import)(?![A-Za-z0-9_-])/;
 
 function lineAt(text: string, index: number): number {
   let line = 1;

@@ -89,9 +89,8 @@ describe('vclTemplateBlocks schema', () => {
   });
 
   it('rejects a NUL character', () => {
-    expect(issuePaths(vclTemplateBlocks.safeParse({ recv: 'set req.http.X = "a";\u0000' }))).toEqual([
-      'recv',
-    ]);
+    const paths = issuePaths(vclTemplateBlocks.safeParse({ recv: 'set req.http.X = "a";\u0000' }));
+    expect([...new Set(paths)]).toEqual(['recv']);
   });
 
   it('accepts tabs and CRLF line breaks', () => {
@@ -155,5 +154,31 @@ describe('routeCondition schema', () => {
   it('requires exactly one of all and any', () => {
     expect(issuePaths(routeCondition.safeParse({}))).toEqual(['all']);
     expect(issuePaths(routeCondition.safeParse({ all: [], any: [] }))).toContain('all');
+  });
+});
+
+describe('blockSyntaxError escapes', () => {
+  it('rejects a lone carriage return that would end a comment', () => {
+    const block = '# harmless comment\r}\rsub vcl_recv {\rreturn (synth(299, "escaped"));';
+    expect(blockSyntaxError(block)).toMatch(/closes the subroutine early|control characters/);
+  });
+
+  it('reads CRLF line endings as LF', () => {
+    expect(blockSyntaxError('# comment\r\nset resp.http.x = "1";\r\n')).toBeUndefined();
+  });
+
+  it('reads a BLOB literal as one token', () => {
+    const block = 'set resp.body = :AA//:; } sub vcl_recv { return (synth(297, "blob escape"));';
+    expect(blockSyntaxError(block)).toMatch(/closes the subroutine early/);
+  });
+
+  it('rejects include and import', () => {
+    expect(blockSyntaxError('include "/etc/passwd";')).toMatch(/include and import/);
+    expect(blockSyntaxError('import std;')).toMatch(/include and import/);
+    expect(blockSyntaxError('set resp.http.x-include = "1";')).toBeUndefined();
+  });
+
+  it('rejects other control characters', () => {
+    expect(blockSyntaxError('set resp.http.x = "1";\u000b')).toMatch(/control characters/);
   });
 });
