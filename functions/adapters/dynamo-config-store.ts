@@ -224,9 +224,18 @@ function uniqueName(kind: EntityKind, entity: object): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
-/** Writes an IPv6 address in its shortest form, so `::1` and `0:0:0:0:0:0:0:1` are one key. */
+/**
+ * Writes an address in one form per host: IPv6 in its shortest form, so `::1` and
+ * `0:0:0:0:0:0:0:1` are one key, and an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) as IPv4.
+ */
 function canonicalAddress(address: string): string {
-  return address.includes(':') ? new URL(`http://[${address}]/`).hostname : address;
+  if (!address.includes(':')) return address;
+  const hostname = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(hostname);
+  if (!mapped) return hostname;
+  const high = Number.parseInt(mapped[1] ?? '0', 16);
+  const low = Number.parseInt(mapped[2] ?? '0', 16);
+  return [high >> 8, high & 255, low >> 8, low & 255].join('.');
 }
 
 function keyTaken(kind: EntityKind, key: string): ConflictError {

@@ -54,7 +54,10 @@ export async function checkChangeCompiles(
   writes: EntityWrite[],
   clusters: string[],
 ): Promise<void> {
-  if (clusters.length === 0 || !writes.some(needsCompileCheck)) return;
+  if (clusters.length === 0) return;
+  // A template block can name generated identifiers (d0_web, ...), which any write may shift, so
+  // every write to a cluster with a template compiles first.
+  if (!writes.some(needsCompileCheck) && !(await anyUsesTemplate(deps.config, clusters))) return;
   const transport = deps.transport;
   if (!transport) {
     throw new ServiceUnavailableError(
@@ -69,6 +72,11 @@ export async function checkChangeCompiles(
   const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
   const compileFailure = failures.find((reason) => reason instanceof ChangeDoesNotCompileError);
   if (compileFailure || failures[0]) throw compileFailure ?? failures[0];
+}
+
+async function anyUsesTemplate(config: ConfigStore, clusters: string[]): Promise<boolean> {
+  const records = await Promise.all(clusters.map((clusterId) => config.get('cluster', clusterId)));
+  return records.some((record) => record?.template !== undefined);
 }
 
 /** Returns a read-only store that shows the writes over the saved entities. */

@@ -114,6 +114,31 @@ describe('compile before commit', () => {
     expect(saved.body.blocks.deliver).toBe('set resp.http.x-team = "a";');
   });
 
+  it('rejects a backend delete that breaks a template', async () => {
+    const cluster = (await stack.api('GET', `/v1/clusters/${clusterId}`)).body;
+    const rendered = (await stack.api('GET', `/v1/clusters/${clusterId}/vcl?server=${servers[0]?.id}`)).body
+      .vcl;
+    const identifier = /new (d\d+_app) =/.exec(rendered)?.[1];
+    expect(identifier).toBeDefined();
+    const block = `if (req.url ~ "^/tpl") { set req.backend_hint = ${identifier}.backend(); }`;
+    const patched = await stack.api('PATCH', `/v1/vcl-templates/${cluster.template}`, {
+      blocks: { recv: block },
+    });
+    expect(patched.status).toBe(200);
+
+    // Without backends the director is not declared, so the block would name a missing symbol.
+    const backend = (await stack.api('GET', '/v1/backends')).body.items[0];
+    const removed = await stack.api('DELETE', `/v1/backends/${backend.id}`);
+    expect(removed.status).toBe(422);
+    expect(removed.body.compiler.message).toContain(identifier);
+    expect((await stack.api('GET', `/v1/backends/${backend.id}`)).status).toBe(200);
+
+    const reset = await stack.api('PATCH', `/v1/vcl-templates/${cluster.template}`, {
+      blocks: { deliver: 'set resp.http.x-team = "a";' },
+    });
+    expect(reset.status).toBe(200);
+  });
+
   it('leaves no compile VCL loaded', async () => {
     for (const server of servers) {
       const loaded = await stack.runtime.deps.transport(server).listVcls();

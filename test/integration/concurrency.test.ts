@@ -87,5 +87,10 @@ describe('concurrent writes', () => {
     const second = await stack.api('POST', '/v1/servers', { ...server, address: '0:0:0:0:0:0:0:1' });
     expect(second.status).toBe(409);
     expect(second.body.errors[0].field).toBe('address');
+
+    const ipv4 = { ...server, address: '127.0.0.1', port: 6090 };
+    expect((await stack.api('POST', '/v1/servers', ipv4, { prefer: 'respond-async' })).status).toBe(202);
+    const mapped = await stack.api('POST', '/v1/servers', { ...ipv4, address: '::ffff:127.0.0.1' });
+    expect(mapped.status).toBe(409);
   });
 });
