@@ -94,6 +94,10 @@ function addUrl(target: PurgeTarget, url: unknown, problems: FieldProblem[]) {
     }
     path = `${parsed.pathname}${parsed.search}`;
     const host = parsed.host;
+    if (!HEADER_VALUE.test(host)) {
+      problems.push({ field: 'url', message: 'has a host with characters that a ban cannot match' });
+      return;
+    }
     const hostHeader = target.headers.host;
     if (hostHeader !== undefined && hostHeader.toLowerCase() !== host) {
       problems.push({ field: 'headers.host', message: `must match the URL's host ${host} or be left out` });

@@ -70,3 +70,9 @@ describe('banCommand', () => {
     expect(() => banCommand({ path: '/" && obj.status == "200', headers: {} })).toThrow(ValidationError);
   });
 });
+
+describe('parsePurgeTarget hosts', () => {
+  it('rejects a URL host with a double quote', () => {
+    expect(() => parsePurgeTarget('http://a"b/x', undefined)).toThrow(ValidationError);
+  });
+});
