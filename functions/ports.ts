@@ -37,7 +37,7 @@ export interface VarnishAgent {
    * when it does not compile. Optional: without it, callers load under a throwaway name and discard.
    */
   compileVcl?(vcl: string): Promise<void>;
-  /** Returns the name and source of the active VCL. Optional: the SSM script has no `show` action yet. */
+  /** Returns the name and source of the active VCL. Optional, for transports that cannot read it. */
   activeVcl?(): Promise<ActiveVcl>;
   /** Returns the health of every backend of the active VCL, from `backend.list -j`. Optional like activeVcl. */
   backendHealth?(): Promise<VarnishBackendHealth[]>;

@@ -13,6 +13,14 @@
 #   discard NAME             Discards NAME.
 #   stage UPLOAD_ID PART     Stores part PART (0, 1, …) of a large VCL, read from stdin, for
 #                            `load NAME --staged UPLOAD_ID --parts N`.
+#   show                     Prints {"name":"…","gzipBase64":"…"}: the active VCL's name and its
+#                            source, gzip-compressed and base64-encoded to stay within SSM's
+#                            output limit.
+#   health                   Prints `backend.list -j` as varnishd returns it.
+#   ban PATH [NAME VALUE]…   Bans cached objects whose request URL is PATH and whose request
+#                            headers NAME have exactly VALUE. PATH is an origin-form URL path;
+#                            names are letters, digits and -, values visible ASCII without `"`,
+#                            `\` or spaces, so nothing can leave the ban's quoted strings.
 #
 # Options:
 #   -n WORKDIR               varnishd work directory, as varnishadm -n takes it.
@@ -58,6 +66,8 @@ EXIT_DAMAGED=70
 EXIT_EXPIRED=75
 
 VAAS_PREFIX=vaas-
+newline='
+'
 MAX_NAME_LENGTH=100
 
 admin_workdir=${VAAS_VARNISH_WORKDIR:-}
@@ -344,6 +354,49 @@ do_discard() {
   esac
 }
 
+do_show() {
+  list_vcls >"$work/list.json"
+  active=$(sed -n 's/.*{"name":"\([A-Za-z0-9_.-]*\)","status":"active"}.*/\1/p' "$work/list.json")
+  [ -n "$active" ] || fail "$EXIT_NOT_FOUND" 'no VCL is active'
+  check_name "$active"
+
+  printf 'vcl.show %s\n' "$active" >"$work/command"
+  run_cli
+  [ "$cli_status" = 200 ] || fail "$EXIT_UNAVAILABLE" "vcl.show failed with status $cli_status: $(body_text)"
+  printf '{"name":"%s","gzipBase64":"%s"}\n' "$active" "$(gzip -c "$work/body" | base64 | tr -d '\n')"
+}
+
+do_health() {
+  printf 'backend.list -j\n' >"$work/command"
+  run_cli
+  [ "$cli_status" = 200 ] || fail "$EXIT_UNAVAILABLE" "backend.list failed with status $cli_status: $(body_text)"
+  cat "$work/body"
+}
+
+# Succeeds when the whole value (no line breaks) matches the extended regular expression.
+matches() {
+  case $1 in *"$newline"*) return 1 ;; esac
+  printf '%s\n' "$1" | grep -Eq "$2"
+}
+
+do_ban() {
+  [ "${#1}" -le 2048 ] && matches "$1" "^/[A-Za-z0-9._~!\$&'()*+,;=:@%/?-]*\$" || fail "$EXIT_USAGE" 'invalid ban path'
+  expression="req.url == \"$1\""
+  shift
+  while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || fail "$EXIT_USAGE" 'a ban header needs a name and a value'
+    matches "$1" '^[A-Za-z0-9][A-Za-z0-9-]{0,63}$' || fail "$EXIT_USAGE" 'invalid ban header name'
+    [ "${#2}" -le 1024 ] && matches "$2" '^[]!#-[^-~]+$' || fail "$EXIT_USAGE" 'invalid ban header value'
+    expression="$expression && req.http.$1 == \"$2\""
+    shift 2
+  done
+
+  printf 'ban %s\n' "$expression" >"$work/command"
+  run_cli
+  [ "$cli_status" = 200 ] || fail "$EXIT_UNAVAILABLE" "ban failed with status $cli_status: $(body_text)"
+  printf '{"banned":true}\n'
+}
+
 # Stores one part of a large VCL. Part 0 creates the upload directory and fails when it exists, so
 # two uploads cannot mix. Uploads older than an hour are left-overs of failed reloads and go first.
 do_stage() {
@@ -411,7 +464,7 @@ fi
 if [ -n "$not_after" ] && [ "$(date +%s)" -gt "$not_after" ]; then
   fail "$EXIT_EXPIRED" "the deadline $not_after has passed, so nothing was changed"
 fi
-[ $# -ge 1 ] || fail "$EXIT_USAGE" 'missing action: list, load, use, discard or stage'
+[ $# -ge 1 ] || fail "$EXIT_USAGE" 'missing action: list, load, use, discard, stage, show, health or ban'
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vaas-apply-vcl.XXXXXX") || fail "$EXIT_DAMAGED" 'mktemp failed'
 trap 'rm -rf "$work"' EXIT
@@ -439,6 +492,18 @@ case $action in
   stage)
     [ $# -eq 2 ] || fail "$EXIT_USAGE" 'stage needs an upload id and a part number'
     do_stage "$1" "$2"
+    ;;
+  show)
+    [ $# -eq 0 ] || fail "$EXIT_USAGE" 'show takes no arguments'
+    do_show
+    ;;
+  health)
+    [ $# -eq 0 ] || fail "$EXIT_USAGE" 'health takes no arguments'
+    do_health
+    ;;
+  ban)
+    [ $# -ge 1 ] || fail "$EXIT_USAGE" 'ban needs a path'
+    do_ban "$@"
     ;;
   *) fail "$EXIT_USAGE" "unknown action: $action" ;;
 esac

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { VarnishUnavailableError, VclCompileError } from '../domain/errors.js';
 import type { LoadedVcl, VarnishAgent } from '../ports.js';
+import { scriptInspection } from './ssm-inspect.js';
 
 /** Exit statuses of apply-vcl.sh; its header describes each one. */
 export const ScriptExit = {
@@ -93,6 +94,8 @@ export function createScriptAgent(options: ScriptAgentOptions, run: CommandRunne
   };
 
   return {
+    ...scriptInspection(options.target, (args) => call(args), expectOk),
+
     async listVcls(): Promise<LoadedVcl[]> {
       const result = await call(['list']);
       expectOk('list', result);

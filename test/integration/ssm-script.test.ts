@@ -230,6 +230,37 @@ describe.skipIf(!varnishdPath)('apply-vcl.sh with varnishd', () => {
     expect(response.headers.get('x-backend')).toBe('alpha');
   });
 
+  it('shows the active VCL and backend health', async () => {
+    const target = node(0);
+    const vcl = renderVcl(configFor(backends[0] as DemoBackend, [target.server]), target.server);
+    const name = await loadAndUse(target, vcl);
+    const agent = agentFor(target);
+
+    const active = await agent.activeVcl?.();
+    expect(active?.name).toBe(name);
+    expect(active?.source).toBe(vcl);
+    const health = (await agent.backendHealth?.()) ?? [];
+    expect(health.filter((backend) => backend.vcl === name).length).toBeGreaterThan(0);
+  });
+
+  it('bans a cached URL', async () => {
+    const target = node(0);
+    const vcl = renderVcl(configFor(backends[0] as DemoBackend, [target.server]), target.server);
+    await loadAndUse(target, vcl);
+    const url = `http://127.0.0.1:${target.varnishd.httpPort}/cached-${randomBytes(4).toString('hex')}`;
+    const hitsOf = async () => ((await fetch(url)).headers.get('x-varnish') ?? '').split(' ').length;
+
+    await hitsOf();
+    expect(await hitsOf()).toBe(2);
+    await agentFor(target).purge?.({ path: new URL(url).pathname, headers: { host: new URL(url).host } });
+    expect(await hitsOf()).toBe(1);
+  });
+
+  it('rejects a hostile ban path before the host runs it', async () => {
+    const purge = agentFor(node(0)).purge?.({ path: '/x" || req.url ~ ".', headers: {} });
+    await expect(purge).rejects.toThrow('must be a path');
+  });
+
   it('reports the compiler message for a broken VCL', async () => {
     const name = uniqueName();
     const load = agentFor(node(0)).loadVcl(name, 'vcl 4.1;\nbackend default none\n');
