@@ -102,8 +102,8 @@ export function planVcl(config: ClusterConfig, server: Server): VclPlan {
         return {
           identifier: requireIdentifier(`b${index}_${position}`),
           backend,
-          probe: probes.use(backend.probe ?? director.probe, backend.id),
-          timeProfile: findTimeProfile(config, backend.timeProfile ?? director.timeProfile, backend.id),
+          probe: probes.use(backend.probe ?? director.probe),
+          timeProfile: findTimeProfile(config, backend.timeProfile ?? director.timeProfile),
         };
       });
       const identifier = requireIdentifier(`d${index}_${director.name.replaceAll('-', '_')}`);
@@ -170,11 +170,13 @@ class ProbeNamer {
     this.sorted = [...probes].sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.id, b.id));
   }
 
-  use(probeId: string | undefined, backendId: string): ProbePlan | undefined {
+  use(probeId: string | undefined): ProbePlan | undefined {
     if (probeId === undefined) return undefined;
     const position = this.sorted.findIndex((probe) => probe.id === probeId);
     const probe = this.sorted[position];
-    if (!probe) throw new VclRenderError(`backend ${backendId} uses probe ${probeId}, which does not exist`);
+    // A probe deleted while a write gave it to this backend (the two checks can race) is left out,
+    // so the cluster still renders what exists instead of failing every reload.
+    if (!probe) return undefined;
     this.usedIds.add(probe.id);
     return { identifier: this.identifier(probe, position), probe };
   }
@@ -192,12 +194,10 @@ class ProbeNamer {
   }
 }
 
-function findTimeProfile(config: ClusterConfig, id: string | undefined, backendId: string) {
+function findTimeProfile(config: ClusterConfig, id: string | undefined) {
   if (id === undefined) return undefined;
-  const profile = (config.timeProfiles ?? []).find((candidate) => candidate.id === id);
-  if (!profile)
-    throw new VclRenderError(`backend ${backendId} uses time profile ${id}, which does not exist`);
-  return profile;
+  // Like a deleted probe, a deleted time profile is left out rather than failing the render.
+  return (config.timeProfiles ?? []).find((candidate) => candidate.id === id);
 }
 
 /** Returns the name of the server's datacenter for identifiers, or `local` when it has none or it is unknown. */

@@ -148,10 +148,12 @@ describe('probes and time profiles', () => {
     expect(vcl).not.toContain('p1_health');
   });
 
-  it('throws for a probe that does not exist', () => {
-    const broken = { ...input, probes: [] };
+  it('leaves out a probe that was deleted', () => {
+    const dangling = { ...input, probes: [], timeProfiles: [] };
 
-    expect(() => renderVcl(broken, server)).toThrow(VclRenderError);
+    const vcl = renderVcl(dangling, server);
+    expect(vcl).not.toContain('.probe =');
+    expect(vcl).not.toContain('.first_byte_timeout');
   });
 });
 
