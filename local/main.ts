@@ -40,7 +40,7 @@ async function main() {
   );
 
   // Clusters saved by an earlier run point at varnishd instances that restarted without their
-  // VCL, so every cluster is reloaded once; servers already up to date are skipped.
+  // VCL, so every cluster is reloaded once. Servers already up to date are skipped.
   const resynced = await runtime.resyncAll();
   if (resynced.length > 0)
     logger.info('reloading the clusters saved by an earlier run', { clusters: resynced });

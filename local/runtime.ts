@@ -92,7 +92,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     stoppers.push(gateway.close);
     const poller = startSqsPoller(sqs, createReloadHandler(deps), {
       queueUrl,
-      // Each loop holds one cluster's batch, so this many clusters reload at once.
+      // Each loop processes one cluster's batch at a time, so this many clusters reload at once.
       concurrency: 8,
       retryDelaySeconds: 2,
     });

@@ -18,9 +18,9 @@
 #                            output limit.
 #   health                   Prints `backend.list -j` as varnishd returns it.
 #   ban PATH [NAME VALUE]…   Bans cached objects whose request URL is PATH and whose request
-#                            headers NAME have exactly VALUE. PATH is an origin-form URL path;
-#                            names are letters, digits and -, values visible ASCII without `"`,
-#                            `\` or spaces, so nothing can leave the ban's quoted strings.
+#                            headers NAME have exactly VALUE. PATH is an origin-form URL path.
+#                            Names are letters, digits and -, and values visible ASCII without
+#                            `"`, `\` or spaces, so nothing can leave the ban's quoted strings.
 #
 # Options:
 #   -n WORKDIR               varnishd work directory, as varnishadm -n takes it.

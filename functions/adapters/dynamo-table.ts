@@ -4,8 +4,8 @@ import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@a
 // One table contains everything, keyed by `pk` and `sk`. Configuration entities share one partition
 // per kind (`pk` = kind, `sk` = id), so a reload lists them with strongly consistent queries on
 // the base table: a GSI read could miss a change saved just before the task.
-// NOTE: one partition per kind caps writes to a kind at about 1,000 items a second, far above
-// what a control plane writes; large fleets would shard the partition key.
+// NOTE: one partition per kind caps writes to a kind at about 1,000 items a second, which is far
+// above what a control plane writes. Large fleets would shard the partition key.
 
 export const KEY = {
   entity: (kind: string, id: string) => ({ pk: kind, sk: id }),

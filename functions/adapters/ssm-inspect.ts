@@ -23,13 +23,13 @@ export function scriptInspection(
     async activeVcl(): Promise<ActiveVcl> {
       const result = await call(['show']);
       expectOk('show', result);
-      const shown = parseJson(target, 'show', result.stdout) as { name?: unknown; gzipBase64?: unknown };
-      if (typeof shown.name !== 'string' || typeof shown.gzipBase64 !== 'string') {
+      const output = parseJson(target, 'show', result.stdout) as { name?: unknown; gzipBase64?: unknown };
+      if (typeof output.name !== 'string' || typeof output.gzipBase64 !== 'string') {
         throw new VarnishUnavailableError(`show on ${target} printed no name and source`);
       }
       return {
-        name: shown.name,
-        source: gunzipSync(Buffer.from(shown.gzipBase64, 'base64')).toString('utf8'),
+        name: output.name,
+        source: gunzipSync(Buffer.from(output.gzipBase64, 'base64')).toString('utf8'),
       };
     },
 

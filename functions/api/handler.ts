@@ -117,10 +117,11 @@ async function dispatch(
 }
 
 /**
- * Builds the response to a saved change. With `Prefer: respond-async`, or when no cluster is affected, the response
- * is final now. Otherwise the caller waits until every affected cluster reloaded: the result
- * carries both possible responses, the success and the 202 for a wait that runs out, because the
- * change is saved but not known to be live then, and a success status would be a false promise.
+ * Builds the response to a saved change. With `Prefer: respond-async`, or when no cluster is
+ * affected, the response is final now. Otherwise the caller waits until every affected cluster
+ * reloaded, so the result carries both possible responses: the success, and the 202 for a wait
+ * that runs out. A wait that runs out gets 202 because the change is saved but not known to be
+ * live, and a success status would be a false promise.
  */
 function respondToChange(
   event: APIGatewayProxyEvent,

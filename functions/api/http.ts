@@ -57,9 +57,9 @@ export function problem(error: VaasError, instance: string): APIGatewayProxyResu
 
 /** Returns a request header by case-insensitive name. */
 export function header(event: APIGatewayProxyEvent, name: string): string | undefined {
-  const wanted = name.toLowerCase();
+  const lowerName = name.toLowerCase();
   for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === wanted && value !== undefined) return value;
+    if (key.toLowerCase() === lowerName && value !== undefined) return value;
   }
   return undefined;
 }

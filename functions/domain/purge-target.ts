@@ -1,5 +1,5 @@
-// What a purge removes, and the `ban` command that removes it. The API and the agent both validate
-// with these functions, so no value reaches the ban expression unchecked.
+// Purge targets and the `ban` command that removes them. The API and the agent both validate with
+// these functions, so no value reaches the ban expression unchecked.
 //
 // varnishd 7.1 splits a ban's arguments at whitespace even inside double quotes, and it treats a
 // backslash as an escape. So values contain neither, nor a double quote, which would end the value.

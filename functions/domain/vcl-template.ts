@@ -39,7 +39,7 @@ const blockText = z
     'must not contain control characters other than tab and line breaks',
   );
 
-/** The blocks of a template: block name to VCL text. Each block's syntax is checked with placeholders filled by `x`. */
+/** Schema of a template's blocks, block name to VCL text. Each block's syntax is checked with placeholders filled by `x`. */
 export const vclTemplateBlocks = z.record(z.string(), blockText).superRefine((blocks, context) => {
   for (const [block, text] of Object.entries(blocks)) {
     if (!(vclBlockNames as readonly string[]).includes(block)) {

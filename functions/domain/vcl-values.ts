@@ -33,7 +33,7 @@ export const resourceName = z
     'must start with a letter and contain only letters, digits, _ and -, at most 48 characters',
   );
 
-/** A value written between double quotes in VCL: no double quote and no control character. */
+/** Returns the schema of a value written between double quotes in VCL: no double quote and no control character. */
 export function vclStringValue(maxLength: number) {
   return z
     .string()
@@ -118,8 +118,8 @@ export function vclDuration(seconds: unknown, label: string): string {
 /**
  * Checks a regular expression with JavaScript's engine after dropping PCRE inline flags such as
  * `(?i)`, which JavaScript lacks. NOTE: varnishd compiles with PCRE2, which rejects a few
- * patterns that JavaScript accepts (a lookbehind of variable length, say); those fail at reload
- * with varnishd's message.
+ * patterns that JavaScript accepts (a lookbehind of variable length, say). The compile check
+ * before a save catches those when a server of the cluster is reachable.
  */
 export function isCompilableRegex(value: string): boolean {
   try {

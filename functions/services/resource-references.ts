@@ -31,10 +31,10 @@ export async function requireUniqueName(
   kind: EntityKind,
   entity: { id: string; name: string },
 ) {
-  const taken = (await config.list(kind)).some(
+  const nameInUse = (await config.list(kind)).some(
     (other) => 'name' in other && other.name === entity.name && other.id !== entity.id,
   );
-  if (taken) throw new ConflictError(`a ${kind} named ${entity.name} exists already`);
+  if (nameInUse) throw new ConflictError(`a ${kind} named ${entity.name} exists already`);
 }
 
 /** Returns the clusters of the given directors. */
@@ -42,10 +42,10 @@ export async function clustersOfDirectors(
   config: ConfigStore,
   directorIds: Iterable<string>,
 ): Promise<string[]> {
-  const wanted = new Set(directorIds);
-  if (wanted.size === 0) return [];
+  const requested = new Set(directorIds);
+  if (requested.size === 0) return [];
   const directors = await config.list('director');
-  return directors.filter((director) => wanted.has(director.id)).flatMap((director) => director.clusters);
+  return directors.filter((director) => requested.has(director.id)).flatMap((director) => director.clusters);
 }
 
 /** Returns the directors, backends and servers that refer to a probe, time profile or datacenter. */

@@ -45,7 +45,7 @@ const UPDATE_ATTEMPTS = 5;
 
 /**
  * Applies a PATCH. The merge reads the entity and the write is conditional on its version, so a
- * concurrent update makes the write fail; the PATCH then starts over from a fresh read.
+ * concurrent update makes the write fail. The PATCH then starts over from a fresh read.
  */
 export async function updateResource(
   deps: ChangeDeps,

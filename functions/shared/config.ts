@@ -5,8 +5,6 @@
 export interface VaasConfig {
   tableName: string;
   queueUrl: string;
-  /** The reload handler's bearer token for the agents; empty when the agents are reached another way. */
-  agentToken: string;
   agentTimeoutMs: number;
 }
 
@@ -14,7 +12,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): VaasConfig {
   return {
     tableName: required(env, 'VAAS_TABLE_NAME'),
     queueUrl: required(env, 'VAAS_QUEUE_URL'),
-    agentToken: env.VAAS_AGENT_KEY ?? '',
     agentTimeoutMs: Number(env.VAAS_AGENT_TIMEOUT_MS ?? 60_000),
   };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Server } from '../../functions/domain/model.js';
-import { startTestStack, type TestStack, throughVarnish } from '../support/stack.js';
+import { createFleetCluster, startTestStack, type TestStack, throughVarnish } from '../support/stack.js';
 
 // Compile before commit and the VCL preview, on the local runtime with two real varnishd servers.
 
@@ -11,15 +11,7 @@ let servers: Server[];
 
 beforeAll(async () => {
   stack = await startTestStack({ varnishCount: 2, backendCount: 1 });
-  clusterId = (await stack.api('POST', '/v1/clusters', { name: 'compiled' })).body.id;
-  for (const node of stack.fleet.nodes) {
-    await stack.api('POST', '/v1/servers', {
-      cluster: clusterId,
-      address: '127.0.0.1',
-      port: node.varnishd.httpPort,
-      agentUrl: node.agent.url,
-    });
-  }
+  clusterId = await createFleetCluster(stack, 'compiled');
   servers = (await stack.api('GET', '/v1/servers')).body.items;
   const director = await stack.api('POST', '/v1/directors', {
     name: 'app',

@@ -2,7 +2,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../local/varnishd.js';
-import { startTestStack, type TestStack, throughVarnish } from '../support/stack.js';
+import { createFleetCluster, startTestStack, type TestStack, throughVarnish } from '../support/stack.js';
 
 // Backend health and purges on the local runtime with one real varnishd.
 
@@ -22,14 +22,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
 
   stack = await startTestStack({ varnishCount: 1, backendCount: 1 });
-  clusterId = (await stack.api('POST', '/v1/clusters', { name: 'health' })).body.id;
-  const node = stack.fleet.nodes[0];
-  await stack.api('POST', '/v1/servers', {
-    cluster: clusterId,
-    address: '127.0.0.1',
-    port: node?.varnishd.httpPort,
-    agentUrl: node?.agent.url,
-  });
+  clusterId = await createFleetCluster(stack, 'health');
 
   const probe = await stack.api('POST', '/v1/probes', {
     name: 'fast',

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestStack, type TestStack, throughVarnish } from '../support/stack.js';
+import { createFleetCluster, startTestStack, type TestStack, throughVarnish } from '../support/stack.js';
 
 // Change history and rollback on the local runtime with one real varnishd.
 
@@ -21,14 +21,7 @@ const backendPort = (index: number) => stack.fleet.backends[index]?.port;
 
 beforeAll(async () => {
   stack = await startTestStack({ varnishCount: 1, backendCount: 2 });
-  clusterId = (await stack.api('POST', '/v1/clusters', { name: 'history' })).body.id;
-  const node = stack.fleet.nodes[0];
-  await stack.api('POST', '/v1/servers', {
-    cluster: clusterId,
-    address: '127.0.0.1',
-    port: node?.varnishd.httpPort,
-    agentUrl: node?.agent.url,
-  });
+  clusterId = await createFleetCluster(stack, 'history');
   directorId = (
     await stack.api('POST', '/v1/directors', { name: 'site', clusters: [clusterId], routeExpression: '^/' })
   ).body.id;

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeDeps } from '../../functions/services/changes.js';
 import { processClusterBatch } from '../../functions/services/reload-worker.js';
 import { createResource, updateResource } from '../../functions/services/resources.js';
-import { startTestStack, type TestStack, throughVarnish, waitForTask } from '../support/stack.js';
+import {
+  createFleetCluster,
+  startTestStack,
+  type TestStack,
+  throughVarnish,
+  waitForTask,
+} from '../support/stack.js';
 
 // The two ordering invariants of the request flow, on dynalite, fauxqs and real varnishd:
 // coverage decisions do not depend on clocks, and a reload reads every change saved before its task.
@@ -13,14 +19,7 @@ let directorId: string;
 
 beforeAll(async () => {
   stack = await startTestStack({ varnishCount: 1, backendCount: 2 });
-  clusterId = (await stack.api('POST', '/v1/clusters', { name: 'ordering' })).body.id;
-  const node = stack.fleet.nodes[0];
-  await stack.api('POST', '/v1/servers', {
-    cluster: clusterId,
-    address: '127.0.0.1',
-    port: node?.varnishd.httpPort,
-    agentUrl: node?.agent.url,
-  });
+  clusterId = await createFleetCluster(stack, 'ordering');
   const director = await stack.api('POST', '/v1/directors', {
     name: 'ordered',
     clusters: [clusterId],
@@ -38,7 +37,7 @@ function withClockOffset(offsetMs: number): ChangeDeps {
 }
 
 describe('clock skew', () => {
-  it('reloads a change whose API clock lags the clock that stamped the last reload', async () => {
+  it('reloads a change from a lagging clock', async () => {
     const fastApi = withClockOffset(+90_000);
     const slowApi = withClockOffset(-90_000);
     const varnishPort = stack.fleet.nodes[0]?.varnishd.httpPort ?? 0;
@@ -70,7 +69,7 @@ describe('clock skew', () => {
     expect((await throughVarnish(varnishPort, '/ordered/x')).backend).toBe('backend-2');
   });
 
-  it('skips a task that an earlier reload covered, even if its timestamp is the newest', async () => {
+  it('skips a covered task with a future timestamp', async () => {
     const futureApi = withClockOffset(+600_000);
     const created = await createResource(futureApi, 'backend', {
       director: directorId,

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeDeps } from '../../functions/services/changes.js';
 import { createResource } from '../../functions/services/resources.js';
-import { startTestStack, type TestStack, throughVarnish, waitForTask } from '../support/stack.js';
+import {
+  createFleetCluster,
+  startTestStack,
+  type TestStack,
+  throughVarnish,
+  waitForTask,
+} from '../support/stack.js';
 
 // Accepted changes are never lost: a request that stops between saving and queueing, a failed
 // reload, and a sync wait that runs out all end with the saved state live on real varnishd.
@@ -12,14 +18,7 @@ let directorId: string;
 
 beforeAll(async () => {
   stack = await startTestStack({ varnishCount: 1, backendCount: 2, syncMaxPolls: 5 });
-  clusterId = (await stack.api('POST', '/v1/clusters', { name: 'recovery' })).body.id;
-  const node = stack.fleet.nodes[0];
-  await stack.api('POST', '/v1/servers', {
-    cluster: clusterId,
-    address: '127.0.0.1',
-    port: node?.varnishd.httpPort,
-    agentUrl: node?.agent.url,
-  });
+  clusterId = await createFleetCluster(stack, 'recovery');
   const director = await stack.api('POST', '/v1/directors', {
     name: 'recover',
     clusters: [clusterId],

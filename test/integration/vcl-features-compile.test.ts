@@ -1,7 +1,6 @@
 // Renders probes, time profiles, datacenter groups, cookie hashing, routes of every kind and a
-// template from hostile but valid input with maximum-length names, compiles the VCL on a real
-// varnishd 7.1 with its default compiler flags, and checks that requests reach the backends that
-// the VCL picks.
+// template from hostile but valid input with maximum-length names. The VCL is compiled on a real
+// varnishd 7.1 with its default compiler flags, and requests must reach the backends it picks.
 // Varnish caches by URL and host, so every request that checks routing uses a path of its own.
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';

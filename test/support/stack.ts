@@ -152,3 +152,20 @@ export async function waitForTask(stack: TestStack, taskId: string, timeoutMs = 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** Creates a cluster and registers every varnishd of the fleet as its server; returns the cluster id. */
+export async function createFleetCluster(stack: TestStack, name: string): Promise<string> {
+  const cluster = await stack.api('POST', '/v1/clusters', { name });
+  if (cluster.status !== 201) throw new Error(`creating cluster ${name} returned ${cluster.status}`);
+
+  for (const node of stack.fleet.nodes) {
+    const server = await stack.api('POST', '/v1/servers', {
+      cluster: cluster.body.id,
+      address: '127.0.0.1',
+      port: node.varnishd.httpPort,
+      agentUrl: node.agent.url,
+    });
+    if (server.status !== 201) throw new Error(`registering a server in ${name} returned ${server.status}`);
+  }
+  return cluster.body.id;
+}
